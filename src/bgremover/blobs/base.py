@@ -1,0 +1,39 @@
+"""The blob store port. Keys are ``/``-separated and always start with the tenant id, so that one
+tenant's data can be listed, exported or deleted as a prefix, and no key is ever built from a
+client-supplied filename."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
+
+
+class BlobNotFound(KeyError):
+    """No blob under that key."""
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
+        """Store ``data`` under ``key`` atomically (readers never see half a blob); overwriting is
+        allowed so that retried work is idempotent."""
+        ...
+
+    def put_stream(
+        self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream"
+    ) -> int:
+        """Store a stream without holding it whole in memory; return the bytes written."""
+        ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable file object, for streaming a blob back to a client."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every blob under ``prefix``; return how many."""
+        ...
+
+    def list(self, prefix: str) -> Iterator[str]: ...

@@ -1,0 +1,12 @@
+"""The ``bg-remover`` command. Each sub-command lives in its own module and registers itself on
+``bgremover.cli.app.app``; importing them here is what makes them part of the command."""
+
+from bgremover.cli.app import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]
