@@ -1,5 +1,5 @@
 """Blob storage for uploads and results: local disk by default, S3-compatible stores at scale."""
 
-from bgremover.blobs.base import BlobNotFound, BlobStore
+from bgremover.blobs.base import BlobNotFoundError, BlobStore
 
-__all__ = ["BlobNotFound", "BlobStore"]
+__all__ = ["BlobNotFoundError", "BlobStore"]

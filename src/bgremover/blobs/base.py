@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
 
-class BlobNotFound(KeyError):
+class BlobNotFoundError(KeyError):
     """No blob under that key."""
 
 

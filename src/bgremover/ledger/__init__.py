@@ -1,7 +1,7 @@
 """The job ledger: the source of truth for jobs, their images, stages, errors and results."""
 
 from bgremover.ledger.base import (
-    IdempotencyConflict,
+    IdempotencyConflictError,
     ImageRecord,
     ImageStatus,
     Job,
@@ -13,7 +13,7 @@ from bgremover.ledger.base import (
 )
 
 __all__ = [
-    "IdempotencyConflict",
+    "IdempotencyConflictError",
     "ImageRecord",
     "ImageStatus",
     "Job",

@@ -36,7 +36,7 @@ class ImageStatus(StrEnum):
     FAILED = "failed"
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflictError(Exception):
     """The idempotency key was used before by this tenant with a different request body."""
 
     def __init__(self, existing_job_id: str) -> None:
@@ -120,7 +120,7 @@ class JobLedger(Protocol):
 
         With an idempotency key already used by this tenant (within its retention window) and the same
         fingerprint, return ``(existing_job, False)``; with another fingerprint raise
-        ``IdempotencyConflict``. Otherwise return ``(job, True)``.
+        ``IdempotencyConflictError``. Otherwise return ``(job, True)``.
         """
         ...
 
