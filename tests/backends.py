@@ -1,0 +1,130 @@
+"""Real backend servers for contract and fault tests: moto's standalone S3 server on a free port, a fresh
+PostgreSQL database per test session, and a Redis key namespace per test.
+
+PostgreSQL (127.0.0.1:5432, user postgres, trust auth) and Redis (127.0.0.1:6379) are expected to run
+on every development and CI machine; a test that needs one is skipped, with the reason, where it is not.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+
+import boto3
+import psycopg
+import redis
+from moto.server import ThreadedMotoServer
+
+PG_ADMIN_DSN = os.environ.get("BGR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BGR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# moto accepts any credentials; exporting them keeps boto3 in this process and in workers started by
+# the tests away from real AWS credentials and the instance metadata service.
+S3_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def unique_name(kind: str) -> str:
+    return f"bgr_{kind}_{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True, slots=True)
+class S3Server:
+    endpoint_url: str
+
+    def create_bucket(self) -> str:
+        """A fresh bucket, so tests never see each other's blobs."""
+        bucket = unique_name("bucket").replace("_", "-")
+        boto3.client("s3", endpoint_url=self.endpoint_url).create_bucket(Bucket=bucket)
+        return bucket
+
+
+@contextmanager
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3-compatible HTTP server on a free localhost port, with test credentials exported."""
+    previous = {key: os.environ.get(key) for key in S3_TEST_ENV}
+    os.environ.update(S3_TEST_ENV)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield S3Server(endpoint_url=f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def postgres_available() -> str | None:
+    """``None`` when PostgreSQL answers, else why not."""
+    try:
+        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A uniquely named, empty database; dropped afterwards (its connections cut first). Yields a
+    SQLAlchemy URL with the psycopg 3 driver."""
+    name = unique_name("db")
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def terminate_postgres_connections(database: str) -> int:
+    """Cut every connection to ``database`` (a PostgreSQL outage as clients see it); return how many."""
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchall()
+    return len(rows)
+
+
+def redis_available() -> str | None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        return f"Redis not reachable at {REDIS_URL}: {exc}"
+    return None
+
+
+@contextmanager
+def redis_namespace() -> Iterator[str]:
+    """A unique key namespace on the shared Redis (other engineers' tests use the same server); its
+    keys are deleted afterwards."""
+    name = unique_name("ns")
+    try:
+        yield name
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"*{name}*", count=1000))
+        if keys:
+            client.delete(*keys)
