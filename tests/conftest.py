@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,3 +17,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"evaluation data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The fetched default models, through the product's own fetch code path (idempotent: a present,
+    intact model is not downloaded again). ``BGR_MODEL_DIR`` or ``var/models`` under the repo."""
+    from bgremover.models.fetch import fetch_models
+
+    root = Path(os.environ.get("BGR_MODEL_DIR") or REPO_ROOT / "var" / "models")
+    fetch_models(model_dir=root)
+    return root

@@ -1,0 +1,53 @@
+"""One ONNX Runtime session per process per model file.
+
+Creating a session parses and optimises the graph (tens to hundreds of ms); a session is thread-safe
+for ``run``, so the process keeps one and every caller shares it.
+
+Threads, on purpose: intra-op threads = the CPUs this process may use (``sched_getaffinity``, which
+respects cgroup/taskset pinning, unlike ``os.cpu_count``), because batch-1 convolutions parallelise
+well across a few cores; inter-op = 1 with sequential execution, because these graphs are chains and
+extra inter-op threads only add contention. Set ``BGR_ORT_THREADS`` to give each of N worker
+processes ``cores / N`` threads instead of oversubscribing a small machine; spinning is turned off so
+that idle worker threads don't burn the cores that decoding and encoding need."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import onnxruntime as ort
+
+_SESSIONS: dict[Path, ort.InferenceSession] = {}
+_LOCK = threading.Lock()
+
+
+def default_threads() -> int:
+    """``BGR_ORT_THREADS`` when set, else the CPUs available to this process."""
+    configured = os.environ.get("BGR_ORT_THREADS")
+    if configured:
+        return max(1, int(configured))
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def _options(threads: int) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
+def get_session(model_path: str | os.PathLike[str]) -> ort.InferenceSession:
+    """The process's session for ``model_path``, created on first use."""
+    key = Path(model_path).resolve()
+    with _LOCK:
+        session = _SESSIONS.get(key)
+        if session is None:
+            session = ort.InferenceSession(
+                str(key), sess_options=_options(default_threads()), providers=["CPUExecutionProvider"]
+            )
+            _SESSIONS[key] = session
+        return session

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from bgremover.models.sessions import default_threads, get_session
+
+
+def test_one_session_per_model_per_process(model_dir: Path) -> None:
+    first = get_session(model_dir / "u2netp.onnx")
+    assert get_session(str(model_dir / "." / "u2netp.onnx")) is first
+    assert [i.shape for i in first.get_inputs()] == [[1, 3, 320, 320]]
+
+
+def test_threads_follow_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("BGR_ORT_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.delenv("BGR_ORT_THREADS")
+    assert default_threads() >= 1
