@@ -1,0 +1,157 @@
+"""Every Prometheus metric of the service, defined here and nowhere else.
+
+``bg-remover serve`` runs the API and its workers as separate processes. With
+``PROMETHEUS_MULTIPROC_DIR`` set in the environment *before this module is first imported* (``serve``
+sets it for itself and its children), each process writes its samples to files in that directory and
+``render_latest`` merges them, so the API's ``/metrics`` also shows what the workers measured. Without
+it (tests, a lone ``bg-remover worker``) the process's default registry is used.
+
+Gauges that describe the whole service (queue depth, job counts and ages) are sampled by the process
+that serves ``/metrics`` just before rendering (``refresh_service_gauges``): they are facts of the
+ledger and the queue, not of any one process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Sub-second detail where the submit-latency target (100 ms) lives, minutes for the heavy work.
+_REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_WORK_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+
+HTTP_REQUEST_DURATION = Histogram(
+    "bgr_http_request_duration_seconds",
+    "HTTP request latency, by route template (never the raw path), method and status code.",
+    ["method", "route", "status"],
+    buckets=_REQUEST_BUCKETS,
+)
+JOBS = Counter(
+    "bgr_jobs_total",
+    "Jobs entering a status (queued at submit; running, succeeded, failed, canceled later).",
+    ["type", "status"],
+)
+JOBS_CURRENT = Gauge(
+    "bgr_jobs_current",
+    "Jobs now in each non-final status, as the ledger says (sampled at scrape).",
+    ["status"],
+    multiprocess_mode="livemostrecent",
+)
+JOB_OLDEST_AGE = Gauge(
+    "bgr_job_oldest_age_seconds",
+    "Age of the oldest job in a non-final status (0 when none; sampled at scrape).",
+    ["status"],
+    multiprocess_mode="livemostrecent",
+)
+JOB_DURATION = Histogram(
+    "bgr_job_duration_seconds",
+    "Age of a job when it reaches a final status (submit to end).",
+    ["type", "status"],
+    buckets=_WORK_BUCKETS,
+)
+STAGE_DURATION = Histogram(
+    "bgr_stage_duration_seconds",
+    "Duration of one pipeline stage of one job.",
+    ["stage", "type"],
+    buckets=_WORK_BUCKETS,
+)
+IMAGES = Counter(
+    "bgr_images_processed_total",
+    "Images whose processing ended, by outcome (one bad image never fails its job).",
+    ["status"],
+)
+QUEUE_DEPTH = Gauge(
+    "bgr_queue_depth",
+    "Task messages waiting in the queue (sampled at scrape).",
+    multiprocess_mode="livemostrecent",
+)
+ENQUEUE_DURATION = Histogram(
+    "bgr_enqueue_duration_seconds",
+    "Time to hand a job to the queue from the request path.",
+    buckets=_REQUEST_BUCKETS,
+)
+ENQUEUE_FAILURES = Counter(
+    "bgr_enqueue_failures_total",
+    "Hand-offs to the queue that failed or timed out (the job is marked failed, the client gets 503).",
+    ["reason"],
+)
+CONFIG_CACHE = Counter(
+    "bgr_config_cache_requests_total",
+    "Per-tenant configuration lookups in workers: hit, miss (loaded from the store) or stale (store "
+    "failed, last good value served).",
+    ["result"],
+)
+WORKERS_ALIVE = Gauge(
+    "bgr_workers_alive",
+    "Worker processes running (each sets 1 at start; a dead one is dropped by mark_process_dead).",
+    multiprocess_mode="livesum",
+)
+WORKER_HEARTBEAT = Gauge(
+    "bgr_worker_last_heartbeat_timestamp_seconds",
+    "Unix time of the latest heartbeat of any worker; stale when every worker is gone or stuck.",
+    multiprocess_mode="max",
+)
+
+
+def prepare_multiprocess_dir(path: Path) -> Path:
+    """Empty (or create) the directory for multiprocess samples and export it to this process and
+    its future children. Call before the first import of this module in the children, and before
+    any metric is touched here; stale files of an earlier run would otherwise be counted again."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop the live gauges of a worker process that has exited (the parent calls this)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)
+
+
+def worker_heartbeat() -> None:
+    """A worker says it is alive; ``WorkerAbsent`` fires when no worker has said so for a while."""
+    WORKERS_ALIVE.set(1)
+    WORKER_HEARTBEAT.set(time.time())
+
+
+def refresh_service_gauges(
+    queue_depth: Callable[[], int],
+    active_jobs: Callable[[], Mapping[str, tuple[int, float]]] | None = None,
+) -> None:
+    """Sample the gauges that describe the whole service.
+
+    ``active_jobs`` maps each non-final status to (count, age of the oldest in seconds).
+    """
+    QUEUE_DEPTH.set(queue_depth())
+    if active_jobs is None:
+        return
+    for status, (count, oldest_age) in active_jobs().items():
+        JOBS_CURRENT.labels(status=status).set(count)
+        JOB_OLDEST_AGE.labels(status=status).set(oldest_age)
+
+
+def render_latest() -> tuple[bytes, str]:
+    """The exposition text of this process, or of all processes in multiprocess mode."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
