@@ -1,0 +1,82 @@
+"""Worker processes that replace themselves: after N jobs (Huey's ``max_tasks``), above a memory
+ceiling (native libraries and big images fragment the heap, and RSS rarely shrinks), and when the
+watchdog kills one mid-job. Huey's consumer health check restarts any process worker that exits; this
+module adds the memory ceiling and the watchdog, and checks health every second instead of every ten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psutil
+from huey import Huey
+from huey.consumer import Consumer, Worker, WorkerRecycle
+
+from bgremover.resilience.watchdog import Watchdog
+
+
+def rss_bytes() -> int:
+    return int(psutil.Process().memory_info().rss)
+
+
+class MemoryCappedWorker(Worker):
+    """A Huey worker that leaves, to be replaced, once its resident memory exceeds the ceiling."""
+
+    def __init__(self, *, memory_ceiling_bytes: int | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.memory_ceiling_bytes = memory_ceiling_bytes
+
+    def loop(self, now: Any = None) -> None:
+        done_before = self.task_count
+        super().loop(now)
+        ceiling = self.memory_ceiling_bytes
+        if ceiling and self.task_count > done_before and rss_bytes() > ceiling:
+            self._logger.info("Worker RSS above %d bytes, exiting to be replaced.", ceiling)
+            raise WorkerRecycle()
+
+
+class RecyclingConsumer(Consumer):
+    """Huey's consumer with process workers, quick replacement of dead workers and a memory ceiling.
+    ``max_tasks`` (recycle after N jobs) is Huey's own option and passes through."""
+
+    def __init__(self, huey: Huey, *, memory_ceiling_bytes: int | None = None, **kwargs: Any) -> None:
+        self._memory_ceiling_bytes = memory_ceiling_bytes
+        kwargs.setdefault("worker_type", "process")
+        kwargs.setdefault("health_check_interval", 1)
+        super().__init__(huey, **kwargs)
+
+    def _create_worker(self) -> MemoryCappedWorker:
+        return MemoryCappedWorker(
+            memory_ceiling_bytes=self._memory_ceiling_bytes,
+            huey=self.huey,
+            stop_flag=self.stop_flag,
+            default_delay=self.default_delay,
+            max_delay=self.max_delay,
+            backoff=self.backoff,
+            max_tasks=self.max_tasks,
+        )
+
+
+def install_watchdog(huey: Huey, time_limit_s: float) -> None:
+    """Give every worker process of ``huey`` a watchdog that kills it when one task runs longer than
+    ``time_limit_s`` (the reaper's runs included). Call once, before the consumer starts."""
+    watchdogs: list[Watchdog] = []  # at most one: the one of this worker process
+
+    @huey.on_startup(name="bgr-watchdog-start")
+    def _start() -> None:
+        watchdogs.append(Watchdog())
+
+    @huey.on_shutdown(name="bgr-watchdog-stop")
+    def _stop() -> None:
+        while watchdogs:
+            watchdogs.pop().close()
+
+    @huey.pre_execute(name="bgr-watchdog-arm")
+    def _arm(task: Any) -> None:
+        for watchdog in watchdogs:
+            watchdog.arm(time_limit_s)
+
+    @huey.post_execute(name="bgr-watchdog-disarm")
+    def _disarm(task: Any, task_value: Any, exc: BaseException | None) -> None:
+        for watchdog in watchdogs:
+            watchdog.disarm()
