@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +36,24 @@ class Settings(BaseSettings):
     storage_url: str = "file://./var/blobs"
     model_dir: Path = Path("var/models")
     stage: str = "dev"
+
+    # Request limits (answered 413 before any job exists) and the bounded hand-off to the queue.
+    max_images_per_request: int = Field(default=1000, ge=1)
+    max_image_bytes: int = Field(default=50 * 1024**2, ge=1)
+    max_request_bytes: int = Field(default=500 * 1024**2, ge=1)
+    max_image_megapixels: float = Field(default=100.0, gt=0)
+    enqueue_timeout_s: float = Field(default=10.0, gt=0)
+
+    # Tenant resolution (bgremover.tenancy). "off" is the embedded default: X-Tenant-ID or "default".
+    auth_mode: Literal["off", "on"] = "off"
+    api_keys: dict[str, SecretStr] = Field(default_factory=dict)  # tenant -> API key
+    jwt_keys: dict[str, SecretStr] = Field(default_factory=dict)  # key id -> PEM public key or secret
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_tenant_claim: str = "tenant_id"
+    trust_tenant_header: bool = False  # behind a gateway that sets X-Tenant-ID itself
+    tenant_host_suffix: str | None = None  # "api.example.com": acme.api.example.com -> tenant acme
 
     @classmethod
     def settings_customise_sources(
