@@ -17,10 +17,15 @@ def s3() -> Iterator[S3Server]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_up() -> None:
     reason = postgres_available()
     if reason:
         pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url(postgres_up: None) -> Iterator[str]:
+    """A fresh database per test: counts and reclaimable lists must not see other tests' jobs."""
     with postgres_database() as url:
         yield url
 
