@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     trust_tenant_header: bool = False  # behind a gateway that sets X-Tenant-ID itself
     tenant_host_suffix: str | None = None  # "api.example.com": acme.api.example.com -> tenant acme
 
+    # Workers (bgremover.worker) and the per-tenant parameter store they read through a cache.
+    workers: int | None = Field(default=None, ge=0)  # embedded workers of `serve`; None: fit to the machine
+    job_time_limit_s: float = Field(default=900.0, gt=0)  # per job; the watchdog kills at 1.5x
+    job_max_attempts: int = Field(default=3, ge=1)
+    lease_s: float = Field(default=60.0, gt=0)  # a worker's claim on a job, renewed as it progresses
+    shutdown_grace_s: float = Field(default=30.0, ge=0)  # SIGTERM: finish in-flight jobs within this
+    param_store_url: str = "file://./var/params"
+    config_max_age_s: float = Field(default=300.0, ge=0)
+    s3_endpoint_url: str | None = None
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -2,24 +2,28 @@
 
 from bgremover.ledger.base import (
     IdempotencyConflictError,
+    ImageOutcome,
     ImageRecord,
     ImageStatus,
     Job,
     JobLedger,
     JobStatus,
     JobType,
+    LeaseLostError,
     NewImage,
     NewJob,
 )
 
 __all__ = [
     "IdempotencyConflictError",
+    "ImageOutcome",
     "ImageRecord",
     "ImageStatus",
     "Job",
     "JobLedger",
     "JobStatus",
     "JobType",
+    "LeaseLostError",
     "NewImage",
     "NewJob",
 ]

@@ -106,6 +106,29 @@ class Job:
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     request_id: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageOutcome:
+    """What a worker learned about one image; ``None`` fields are left as they were."""
+
+    status: ImageStatus | None = None
+    error: dict[str, Any] | None = None
+    width: int | None = None
+    height: int | None = None
+    group_id: str | None = None
+    outputs: dict[str, str] | None = None
+
+
+class LeaseLostError(Exception):
+    """The worker no longer holds the job: it was canceled, or its lease expired and another worker
+    claimed it. The worker must stop working on it and write nothing more."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"lease on job {job_id} lost (canceled, or claimed by another worker)")
+        self.job_id = job_id
 
 
 class JobLedger(Protocol):
@@ -140,4 +163,49 @@ class JobLedger(Protocol):
 
     def ping(self) -> None:
         """Raise if the database cannot be reached (readiness)."""
+        ...
+
+    # --- the worker side ------------------------------------------------------------------------
+    # A worker claims a job with a lease (owner, expiry) in one conditional UPDATE, so that two
+    # workers, on one machine or many, never run the same job at once; every later write names the
+    # owner and raises ``LeaseLostError`` once the lease is gone (canceled, or expired and re-claimed).
+
+    def claim(self, job_id: str, owner: str, lease_seconds: float) -> Job | None:
+        """Take a queued job, or a running one whose lease expired, counting the attempt; ``None``
+        when it is final, canceled or leased by a live worker."""
+        ...
+
+    def heartbeat(self, job_id: str, owner: str, lease_seconds: float) -> None:
+        """Extend the lease; raise ``LeaseLostError`` when it is no longer ours."""
+        ...
+
+    def start_stage(self, job_id: str, owner: str, stage: str) -> None: ...
+
+    def finish_stage(self, job_id: str, owner: str, stage: str, ms: float, **detail: Any) -> None:
+        """Record a finished stage's duration (and any detail) on the job."""
+        ...
+
+    def record_image(self, job_id: str, owner: str, image_id: str, outcome: ImageOutcome) -> None: ...
+
+    def set_progress(self, job_id: str, owner: str, done: int) -> None: ...
+
+    def succeed(self, job_id: str, owner: str, result: dict[str, Any]) -> None: ...
+
+    def fail_claimed(self, job_id: str, owner: str, error: dict[str, Any]) -> None:
+        """Mark a job this worker holds failed: it could not run at all."""
+        ...
+
+    def release(self, job_id: str, owner: str) -> None:
+        """Give the job back (queued, lease cleared) so another worker can take it: graceful shutdown."""
+        ...
+
+    def reclaimable(self, queued_before: datetime, limit: int = 100) -> list[str]:
+        """Ids of jobs that need re-enqueueing: queued since before ``queued_before`` (a lost queue
+        message) or running with an expired lease (a dead worker)."""
+        ...
+
+    def count_by_status(self) -> dict[JobStatus, int]: ...
+
+    def oldest_created_at(self, status: JobStatus) -> datetime | None:
+        """When the oldest job in ``status`` was created (job age, for alerts on stuck jobs)."""
         ...

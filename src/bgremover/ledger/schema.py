@@ -1,0 +1,78 @@
+"""The ledger's tables, as SQLAlchemy Core metadata: portable types only, so that the same schema runs
+on SQLite and PostgreSQL. Migrations (``migrations/versions``) create it; a test checks they agree."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("stage", String(32)),
+    Column("progress_done", Integer, nullable=False, default=0),
+    Column("progress_total", Integer, nullable=False, default=0),
+    Column("options", JSON, nullable=False),
+    Column("error", JSON),
+    Column("result", JSON),
+    Column("request_id", String(128)),
+    Column("idempotency_key", String(255)),
+    Column("request_fingerprint", String(128)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(255)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
+    Index("ix_jobs_status_updated_at", "status", "updated_at"),
+    Index("ix_jobs_tenant_created_at", "tenant_id", "created_at"),
+)
+
+job_images = Table(
+    "job_images",
+    metadata,
+    Column("job_id", String(64), ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True),
+    Column("image_id", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("blob_key", Text, nullable=False),
+    Column("content_type", String(128), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", JSON),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("group_id", String(64)),
+    Column("outputs", JSON, nullable=False),
+)
+
+job_stages = Table(
+    "job_stages",
+    metadata,
+    Column("job_id", String(64), ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("ms", Float, nullable=False),
+    Column("detail", JSON, nullable=False),
+)

@@ -1,0 +1,406 @@
+"""The ledger on SQL databases (SQLite by default, PostgreSQL at scale) with SQLAlchemy 2 Core.
+
+Only portable SQL: no ``RETURNING``, no upserts, no JSON operators. Every state change of a job is one
+conditional UPDATE whose row count says whether it applied, so two workers racing for a job, or a
+worker racing a cancel, are settled by the database whatever the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from bgremover.ledger.base import (
+    IdempotencyConflictError,
+    ImageOutcome,
+    ImageRecord,
+    ImageStatus,
+    Job,
+    JobStatus,
+    JobType,
+    LeaseLostError,
+    NewJob,
+)
+from bgremover.ledger.engine import create_ledger_engine
+from bgremover.ledger.migrate import upgrade
+from bgremover.ledger.schema import job_images, job_stages, jobs
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+_ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every timestamp here is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+class SqlJobLedger:
+    """``JobLedger`` on any SQLAlchemy engine created by ``from_url``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        idempotency_ttl: timedelta = IDEMPOTENCY_TTL,
+    ) -> None:
+        self.engine = engine
+        self._now = clock
+        self._idempotency_ttl = idempotency_ttl
+
+    @classmethod
+    def from_url(cls, url: str, *, migrate: bool = True) -> SqlJobLedger:
+        ledger = cls(create_ledger_engine(url))
+        if migrate:
+            ledger.migrate()
+        return ledger
+
+    def migrate(self) -> None:
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self, *, write: bool) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(bgr_write=write)
+            with conn.begin():
+                yield conn
+
+    # --- the API side -------------------------------------------------------------------------
+    def create_job(self, new: NewJob) -> tuple[Job, bool]:
+        try:
+            return self._create_job(new)
+        except IntegrityError:
+            # Another request with the same idempotency key won the race: answer with its job.
+            return self._create_job(new)
+
+    def _create_job(self, new: NewJob) -> tuple[Job, bool]:
+        now = self._now()
+        with self._tx(write=True) as conn:
+            if new.idempotency_key is not None:
+                existing = self._idempotent_match(conn, new, now)
+                if existing is not None:
+                    return existing, False
+            conn.execute(insert(jobs).values(**self._job_row(new, now)))
+            if new.images:
+                conn.execute(insert(job_images), [self._image_row(new, i) for i in range(len(new.images))])
+            job = self._load_job(conn, jobs.c.job_id == new.job_id)
+        assert job is not None
+        return job, True
+
+    def _idempotent_match(self, conn: Connection, new: NewJob, now: datetime) -> Job | None:
+        key_matches = and_(jobs.c.tenant_id == new.tenant_id, jobs.c.idempotency_key == new.idempotency_key)
+        existing = self._load_job(conn, key_matches)
+        if existing is None:
+            return None
+        if existing.created_at < now - self._idempotency_ttl:
+            conn.execute(update(jobs).where(key_matches).values(idempotency_key=None))  # expired: free it
+            return None
+        stored = conn.execute(select(jobs.c.request_fingerprint).where(key_matches)).scalar_one()
+        if stored != new.request_fingerprint:
+            raise IdempotencyConflictError(existing.job_id)
+        return existing
+
+    @staticmethod
+    def _job_row(new: NewJob, now: datetime) -> dict[str, Any]:
+        return {
+            "job_id": new.job_id,
+            "tenant_id": new.tenant_id,
+            "type": new.type.value,
+            "status": JobStatus.QUEUED.value,
+            "progress_done": 0,
+            "progress_total": len(new.images),
+            "options": new.options,
+            "request_id": new.request_id,
+            "idempotency_key": new.idempotency_key,
+            "request_fingerprint": new.request_fingerprint,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    @staticmethod
+    def _image_row(new: NewJob, position: int) -> dict[str, Any]:
+        image = new.images[position]
+        return {
+            "job_id": new.job_id,
+            "image_id": image.image_id,
+            "position": position,
+            "filename": image.filename,
+            "blob_key": image.blob_key,
+            "content_type": image.content_type,
+            "size_bytes": image.size_bytes,
+            "status": ImageStatus.PENDING.value,
+            "outputs": {},
+        }
+
+    def get_job(self, tenant_id: str, job_id: str) -> Job | None:
+        with self._tx(write=False) as conn:
+            return self._load_job(conn, and_(jobs.c.job_id == job_id, jobs.c.tenant_id == tenant_id))
+
+    def get_job_for_worker(self, job_id: str) -> Job | None:
+        """A job whatever its tenant: workers act on ids from the queue."""
+        with self._tx(write=False) as conn:
+            return self._load_job(conn, jobs.c.job_id == job_id)
+
+    def list_images(self, tenant_id: str, job_id: str) -> list[ImageRecord]:
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                select(job_images)
+                .join(jobs, jobs.c.job_id == job_images.c.job_id)
+                .where(jobs.c.job_id == job_id, jobs.c.tenant_id == tenant_id)
+                .order_by(job_images.c.position)
+            ).all()
+        return [_image_record(row) for row in rows]
+
+    def get_image(self, tenant_id: str, job_id: str, image_id: str) -> ImageRecord | None:
+        with self._tx(write=False) as conn:
+            row = conn.execute(
+                select(job_images)
+                .join(jobs, jobs.c.job_id == job_images.c.job_id)
+                .where(jobs.c.job_id == job_id, jobs.c.tenant_id == tenant_id)
+                .where(job_images.c.image_id == image_id)
+            ).first()
+        return None if row is None else _image_record(row)
+
+    def cancel(self, tenant_id: str, job_id: str) -> Job | None:
+        now = self._now()
+        mine = and_(jobs.c.job_id == job_id, jobs.c.tenant_id == tenant_id)
+        with self._tx(write=True) as conn:
+            conn.execute(
+                update(jobs)
+                .where(mine, jobs.c.status.in_(_ACTIVE))
+                .values(
+                    status=JobStatus.CANCELED.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                    finished_at=now,
+                )
+            )
+            return self._load_job(conn, mine)
+
+    def fail(self, job_id: str, error: dict[str, Any]) -> None:
+        now = self._now()
+        with self._tx(write=True) as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.job_id == job_id, jobs.c.status == JobStatus.QUEUED.value)
+                .values(status=JobStatus.FAILED.value, error=error, updated_at=now, finished_at=now)
+            )
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    # --- the worker side ------------------------------------------------------------------------
+    def claim(self, job_id: str, owner: str, lease_seconds: float) -> Job | None:
+        now = self._now()
+        claimable = or_(
+            jobs.c.status == JobStatus.QUEUED.value,
+            and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_expires_at < now),
+        )
+        with self._tx(write=True) as conn:
+            claimed = conn.execute(
+                update(jobs)
+                .where(jobs.c.job_id == job_id, claimable)
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    lease_owner=owner,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    heartbeat_at=now,
+                    attempts=jobs.c.attempts + 1,
+                    started_at=func.coalesce(jobs.c.started_at, now),
+                    updated_at=now,
+                )
+            ).rowcount
+            return self._load_job(conn, jobs.c.job_id == job_id) if claimed == 1 else None
+
+    def heartbeat(self, job_id: str, owner: str, lease_seconds: float) -> None:
+        now = self._now()
+        self._owned_update(
+            job_id, owner, lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now
+        )
+
+    def start_stage(self, job_id: str, owner: str, stage: str) -> None:
+        self._owned_update(job_id, owner, stage=stage)
+
+    def finish_stage(self, job_id: str, owner: str, stage: str, ms: float, **detail: Any) -> None:
+        with self._tx(write=True) as conn:
+            self._owned_update_in(conn, job_id, owner)
+            conn.execute(delete(job_stages).where(job_stages.c.job_id == job_id, job_stages.c.name == stage))
+            position = conn.execute(
+                select(func.count()).select_from(job_stages).where(job_stages.c.job_id == job_id)
+            ).scalar_one()
+            conn.execute(
+                insert(job_stages).values(
+                    job_id=job_id, name=stage, position=position, ms=round(ms, 3), detail=detail
+                )
+            )
+
+    def record_image(self, job_id: str, owner: str, image_id: str, outcome: ImageOutcome) -> None:
+        values: dict[str, Any] = {
+            name: getattr(outcome, name)
+            for name in ("error", "width", "height", "group_id", "outputs")
+            if getattr(outcome, name) is not None
+        }
+        if outcome.status is not None:
+            values["status"] = outcome.status.value
+            values.setdefault("error", None)
+        if not values:
+            return
+        with self._tx(write=True) as conn:
+            self._owned_update_in(conn, job_id, owner)
+            conn.execute(
+                update(job_images)
+                .where(job_images.c.job_id == job_id, job_images.c.image_id == image_id)
+                .values(**values)
+            )
+
+    def set_progress(self, job_id: str, owner: str, done: int) -> None:
+        self._owned_update(job_id, owner, progress_done=done)
+
+    def succeed(self, job_id: str, owner: str, result: dict[str, Any]) -> None:
+        now = self._now()
+        self._owned_update(
+            job_id,
+            owner,
+            status=JobStatus.SUCCEEDED.value,
+            stage=None,
+            result=result,
+            error=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=now,
+        )
+
+    def fail_claimed(self, job_id: str, owner: str, error: dict[str, Any]) -> None:
+        self._owned_update(
+            job_id,
+            owner,
+            status=JobStatus.FAILED.value,
+            error=error,
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=self._now(),
+        )
+
+    def release(self, job_id: str, owner: str) -> None:
+        self._owned_update(
+            job_id, owner, status=JobStatus.QUEUED.value, lease_owner=None, lease_expires_at=None
+        )
+
+    def reclaimable(self, queued_before: datetime, limit: int = 100) -> list[str]:
+        now = self._now()
+        stale = or_(
+            and_(jobs.c.status == JobStatus.QUEUED.value, jobs.c.updated_at < queued_before),
+            and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_expires_at < now),
+        )
+        with self._tx(write=False) as conn:
+            rows = conn.execute(select(jobs.c.job_id).where(stale).order_by(jobs.c.created_at).limit(limit))
+            return [row.job_id for row in rows]
+
+    def touch_queued(self, job_id: str) -> None:
+        """Note that a queued job was (re-)enqueued, so the reaper waits a full period before again."""
+        with self._tx(write=True) as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.job_id == job_id, jobs.c.status == JobStatus.QUEUED.value)
+                .values(updated_at=self._now())
+            )
+
+    def count_by_status(self) -> dict[JobStatus, int]:
+        with self._tx(write=False) as conn:
+            rows = conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all()
+        counts = dict.fromkeys(JobStatus, 0)
+        counts.update({JobStatus(status): count for status, count in rows})
+        return counts
+
+    def oldest_created_at(self, status: JobStatus) -> datetime | None:
+        with self._tx(write=False) as conn:
+            oldest = conn.execute(
+                select(func.min(jobs.c.created_at)).where(jobs.c.status == status.value)
+            ).scalar_one()
+        return _aware(oldest)
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _owned_update(self, job_id: str, owner: str, **values: Any) -> None:
+        with self._tx(write=True) as conn:
+            self._owned_update_in(conn, job_id, owner, **values)
+
+    def _owned_update_in(self, conn: Connection, job_id: str, owner: str, **values: Any) -> None:
+        """Apply ``values`` only while ``owner`` holds the running job; else ``LeaseLostError``."""
+        owned = conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.job_id == job_id,
+                jobs.c.lease_owner == owner,
+                jobs.c.status == JobStatus.RUNNING.value,
+            )
+            .values(updated_at=self._now(), **values)
+        ).rowcount
+        if owned != 1:
+            raise LeaseLostError(job_id)
+
+    def _load_job(self, conn: Connection, where: ColumnElement[bool]) -> Job | None:
+        row = conn.execute(select(jobs).where(where)).first()
+        if row is None:
+            return None
+        stages = conn.execute(
+            select(job_stages).where(job_stages.c.job_id == row.job_id).order_by(job_stages.c.position)
+        ).all()
+        return _job(row, {stage.name: {"ms": stage.ms, **stage.detail} for stage in stages})
+
+
+def _job(row: Row[Any], stages: dict[str, dict[str, Any]]) -> Job:
+    return Job(
+        job_id=row.job_id,
+        tenant_id=row.tenant_id,
+        type=JobType(row.type),
+        status=JobStatus(row.status),
+        stage=row.stage,
+        progress_done=row.progress_done,
+        progress_total=row.progress_total,
+        stages=stages,
+        options=row.options,
+        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
+        attempts=row.attempts,
+        error=row.error,
+        result=row.result,
+        request_id=row.request_id,
+        lease_owner=row.lease_owner,
+        lease_expires_at=_aware(row.lease_expires_at),
+    )
+
+
+def _image_record(row: Row[Any]) -> ImageRecord:
+    return ImageRecord(
+        image_id=row.image_id,
+        job_id=row.job_id,
+        filename=row.filename,
+        blob_key=row.blob_key,
+        content_type=row.content_type,
+        size_bytes=row.size_bytes,
+        status=ImageStatus(row.status),
+        error=row.error,
+        width=row.width,
+        height=row.height,
+        group_id=row.group_id,
+        outputs=row.outputs or {},
+    )

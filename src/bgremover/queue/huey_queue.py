@@ -1,0 +1,92 @@
+"""The dispatcher on Huey: SqliteHuey for ``sqlite:///PATH`` (embedded), RedisHuey for ``redis://``
+(distributed). Task code never sees which: switching is a URL.
+
+A message carries only a job id; the ledger holds everything else. The task is registered under a
+fixed name in every process (API and workers), but only a worker passes the handler that runs it,
+so the API imports nothing of the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+
+from huey import RedisHuey, SqliteHuey
+from huey.api import Huey, Task
+from redis import ConnectionPool
+
+from bgremover.queue.base import EnqueueError
+
+TASK_NAME = "process_job"
+QUEUE_NAME = "bgremover"
+_BACKEND_TIMEOUT_S = 5.0  # sqlite busy timeout / redis socket timeouts, below the enqueue bound
+
+
+def huey_from_url(url: str, *, name: str = QUEUE_NAME) -> Huey:
+    """A Huey without result storage (results live in the ledger)."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey(name, filename=str(path), results=False, timeout=_BACKEND_TIMEOUT_S)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        pool = ConnectionPool.from_url(
+            url, socket_timeout=_BACKEND_TIMEOUT_S, socket_connect_timeout=_BACKEND_TIMEOUT_S
+        )
+        return RedisHuey(name, connection_pool=pool, results=False)
+    raise ValueError(f"unsupported queue URL (expected sqlite:///PATH or redis://...): {url!r}")
+
+
+JobHandler = Callable[[str], None]
+
+
+class HueyDispatcher:
+    """``Dispatcher`` on Huey. ``enqueue`` runs the backend call on a small thread pool and waits at
+    most ``timeout`` s for it, so a hung backend costs the caller a bounded wait, never a hang."""
+
+    def __init__(self, huey: Huey, handler: JobHandler | None = None, *, threads: int = 4) -> None:
+        self.huey = huey
+        self._handler = handler
+        self._task = huey.task(name=TASK_NAME)(self._run)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="enqueue")
+
+    @classmethod
+    def from_url(
+        cls, url: str, handler: JobHandler | None = None, *, name: str = QUEUE_NAME
+    ) -> HueyDispatcher:
+        return cls(huey_from_url(url, name=name), handler)
+
+    def _run(self, job_id: str) -> None:
+        if self._handler is None:
+            raise RuntimeError("this process has no job handler: only workers execute jobs")
+        self._handler(job_id)
+
+    def enqueue(self, job_id: str, *, timeout: float) -> None:
+        future = self._pool.submit(self._enqueue_now, job_id)
+        try:
+            future.result(timeout=timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise EnqueueError(f"queue did not accept the job within {timeout:g} s") from None
+        except Exception as exc:
+            raise EnqueueError(f"queue rejected the job: {exc}") from exc
+
+    def _enqueue_now(self, job_id: str) -> None:
+        self.huey.enqueue(self._task.s(job_id))
+
+    def depth(self) -> int:
+        return int(self.huey.pending_count())
+
+    def ping(self) -> None:
+        self.huey.pending_count()
+
+    def next_task(self) -> Task | None:
+        """The next message for this worker, or ``None`` when the queue is empty (workers poll)."""
+        return self.huey.dequeue()
+
+    def execute(self, task: Task) -> None:
+        self.huey.execute(task)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,39 @@
+"""The one place that turns configuration URLs into adapters.
+
+``BGR_DATABASE_URL`` -> ledger (SQLite or PostgreSQL), ``BGR_QUEUE_URL`` -> dispatcher (SqliteHuey or
+RedisHuey), ``BGR_STORAGE_URL`` -> blob store (local disk or S3). The API and the workers both build
+their services here, so embedded and distributed mode differ only in URLs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bgremover.blobs.base import BlobStore
+from bgremover.blobs.factory import blob_store_from_url
+from bgremover.ledger.sql import SqlJobLedger
+from bgremover.queue.huey_queue import HueyDispatcher, JobHandler
+from bgremover.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    ledger: SqlJobLedger
+    blobs: BlobStore
+    dispatcher: HueyDispatcher
+
+    def close(self) -> None:
+        self.dispatcher.close()
+        self.ledger.close()
+
+
+def build_services(
+    settings: Settings, *, handler: JobHandler | None = None, migrate: bool = True
+) -> Services:
+    """Adapters for ``settings``. Only workers pass ``handler`` (what runs a job); the schema is
+    migrated unless ``migrate`` is off (``serve`` migrates once before starting its processes)."""
+    return Services(
+        ledger=SqlJobLedger.from_url(settings.database_url, migrate=migrate),
+        blobs=blob_store_from_url(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url),
+        dispatcher=HueyDispatcher.from_url(settings.queue_url, handler),
+    )

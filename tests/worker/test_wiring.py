@@ -1,0 +1,50 @@
+"""``build_services`` turns URLs into the embedded or the distributed adapters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from huey import RedisHuey, SqliteHuey
+
+from backends import REDIS_URL, postgres_available, postgres_database, redis_available
+from bgremover.blobs.local import LocalBlobStore
+from bgremover.settings import Settings
+from bgremover.wiring import build_services
+
+
+def test_embedded_defaults_live_under_one_folder(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/var/bgremover.db",
+        queue_url=f"sqlite:///{tmp_path}/var/queue.db",
+        storage_url=f"file://{tmp_path}/var/blobs",
+    )
+    services = build_services(settings)
+    try:
+        assert isinstance(services.dispatcher.huey, SqliteHuey)
+        assert isinstance(services.blobs, LocalBlobStore)
+        services.ledger.ping()
+        services.dispatcher.ping()
+        assert {"bgremover.db", "queue.db", "blobs"} <= {p.name for p in (tmp_path / "var").iterdir()}
+    finally:
+        services.close()
+
+
+def test_distributed_mode_is_only_urls(tmp_path: Path) -> None:
+    for reason in (postgres_available(), redis_available()):
+        if reason:
+            pytest.skip(reason)
+    with postgres_database() as database_url:
+        settings = Settings(
+            database_url=database_url.replace("postgresql+psycopg://", "postgresql://"),
+            queue_url=REDIS_URL,
+            storage_url=f"file://{tmp_path}/blobs",
+        )
+        services = build_services(settings)
+        try:
+            assert services.ledger.engine.dialect.name == "postgresql"
+            assert isinstance(services.dispatcher.huey, RedisHuey)
+            services.ledger.ping()
+            services.dispatcher.ping()
+        finally:
+            services.close()
