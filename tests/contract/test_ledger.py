@@ -4,31 +4,18 @@ SQLite and on PostgreSQL. Time is a test clock handed to the ledger, so lease ex
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from contract_support import ManualClock, new_job
 
-from bgremover.ledger import ImageOutcome, ImageStatus, JobStatus, JobType, LeaseLostError, NewImage, NewJob
+from bgremover.ledger import ImageOutcome, ImageStatus, JobStatus, LeaseLostError
 from bgremover.ledger.engine import create_ledger_engine
 from bgremover.ledger.sql import SqlJobLedger
 
 LEASE_S = 30.0
-
-
-class ManualClock:
-    """A settable clock shared by every ledger of a test (stands in for many machines' clocks)."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -50,23 +37,6 @@ def ledger(database_url: str, clock: ManualClock) -> Iterator[SqlJobLedger]:
     ledger.migrate()
     yield ledger
     ledger.close()
-
-
-def new_job(ledger: SqlJobLedger, images: int = 2) -> str:
-    job_id = uuid.uuid4().hex
-    tenant = "t-contract"
-    ledger.create_job(
-        NewJob(
-            job_id=job_id,
-            tenant_id=tenant,
-            type=JobType.GROUP_IMAGES,
-            images=[
-                NewImage(f"img{i}", f"p{i}.jpg", f"{tenant}/{job_id}/img{i}", "image/jpeg", 10)
-                for i in range(images)
-            ],
-        )
-    )
-    return job_id
 
 
 def race_for(job_id: str, ledgers: list[SqlJobLedger]) -> list[str]:

@@ -1,0 +1,180 @@
+"""The reaper: the ledger, not the queue, is the source of truth, so a periodic pass finds jobs that a
+lost queue message or a dead worker left behind and hands them out again.
+
+- A job queued for longer than ``queued_grace_s`` lost its message (Redis restarted, the enqueue timed
+  out after the job was stored): it is enqueued again.
+- A running job whose lease expired lost its worker (killed, out of memory, cut off by the watchdog):
+  the lost attempt is written into the job's history, and after a backoff that doubles with every
+  attempt the job is enqueued again; a worker's ``claim`` takes it over and counts the attempt.
+- A job that has used ``max_attempts`` is failed as dead, with the history of its lost attempts, so
+  one poison image cannot kill workers forever.
+
+While a job is being retried its ``error`` is a problem object listing the lost attempts; success
+clears it. Every write here is one conditional UPDATE (same owner, lease still expired, same attempt),
+so several reapers (one per worker node) and a late worker can race safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+
+from bgremover.api.problems import problem
+from bgremover.ledger.base import Job, JobStatus
+from bgremover.ledger.schema import jobs
+from bgremover.ledger.sql import SqlJobLedger, utcnow
+from bgremover.observability.logging import get_logger
+from bgremover.queue.base import Dispatcher, EnqueueError
+
+_log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    backoff_s: float = 10.0
+    backoff_max_s: float = 600.0
+    queued_grace_s: float = 120.0
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Wait before attempt ``attempts + 1``: ``backoff_s``, doubled per attempt, capped."""
+        return timedelta(seconds=min(self.backoff_max_s, self.backoff_s * 2 ** max(0, attempts - 1)))
+
+
+@dataclass(slots=True)
+class ReapReport:
+    requeued: list[str] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+    backing_off: list[str] = field(default_factory=list)
+
+
+def lost_attempts(job: Job) -> list[dict[str, Any]]:
+    """The history of lost attempts the reaper has written into a job's error."""
+    return list((job.error or {}).get("attempts", []))
+
+
+class Reaper:
+    def __init__(
+        self,
+        ledger: SqlJobLedger,
+        dispatcher: Dispatcher,
+        policy: RetryPolicy,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        enqueue_timeout_s: float = 5.0,
+        batch: int = 500,
+    ) -> None:
+        self._ledger = ledger
+        self._dispatcher = dispatcher
+        self._policy = policy
+        self._now = clock
+        self._enqueue_timeout_s = enqueue_timeout_s
+        self._batch = batch
+
+    def run_once(self) -> ReapReport:
+        now = self._now()
+        report = ReapReport()
+        grace = timedelta(seconds=self._policy.queued_grace_s)
+        for job_id in self._ledger.reclaimable(queued_before=now - grace, limit=self._batch):
+            job = self._ledger.get_job_for_worker(job_id)
+            if job is None or job.status.is_final:
+                continue
+            try:
+                if job.status is JobStatus.QUEUED:
+                    self._requeue_queued(job, report)
+                else:
+                    self._handle_expired(job, now, report)
+            except EnqueueError as exc:
+                _log.warning("reaper.enqueue_failed", job_id=job_id, error=str(exc))
+        if report.requeued or report.dead:
+            _log.info("reaper.pass", requeued=len(report.requeued), dead=len(report.dead))
+        return report
+
+    def _requeue_queued(self, job: Job, report: ReapReport) -> None:
+        self._dispatcher.enqueue(job.job_id, timeout=self._enqueue_timeout_s)
+        self._ledger.touch_queued(job.job_id)
+        report.requeued.append(job.job_id)
+
+    def _handle_expired(self, job: Job, now: datetime, report: ReapReport) -> None:
+        history = lost_attempts(job)
+        entry = next((e for e in history if e["attempt"] == job.attempts), None)
+        first_sight = entry is None
+        if entry is None:
+            entry = {
+                "attempt": job.attempts,
+                "worker": job.lease_owner,
+                "leaseExpiredAt": job.lease_expires_at.isoformat() if job.lease_expires_at else None,
+                "requeuedAt": None,
+            }
+            history.append(entry)
+        if job.attempts >= self._policy.max_attempts:
+            if self._write_if_unchanged(job, now, **self._dead_values(job, history, now)):
+                report.dead.append(job.job_id)
+            return
+        if not self._due(job, entry, now):
+            if first_sight:
+                self._write_if_unchanged(job, now, error=self._retry_problem(job, history))
+            report.backing_off.append(job.job_id)
+            return
+        entry["requeuedAt"] = now.isoformat()
+        if self._write_if_unchanged(job, now, error=self._retry_problem(job, history)):
+            self._dispatcher.enqueue(job.job_id, timeout=self._enqueue_timeout_s)
+            report.requeued.append(job.job_id)
+
+    def _due(self, job: Job, entry: dict[str, Any], now: datetime) -> bool:
+        """Past the backoff, and not re-enqueued within the last ``queued_grace_s`` (that message may
+        still be waiting behind others)."""
+        assert job.lease_expires_at is not None
+        if now < job.lease_expires_at + self._policy.backoff(job.attempts):
+            return False
+        last = entry["requeuedAt"]
+        grace = timedelta(seconds=self._policy.queued_grace_s)
+        return last is None or datetime.fromisoformat(last) <= now - grace
+
+    def _retry_problem(self, job: Job, history: list[dict[str, Any]]) -> dict[str, Any]:
+        return problem(
+            503,
+            "attempt-lost",
+            f"attempt {job.attempts} of {self._policy.max_attempts} was lost (its worker stopped "
+            "renewing the lease); the job will be retried",
+            attempts=history,
+        )
+
+    def _dead_values(self, job: Job, history: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+        error = problem(
+            500,
+            "job-dead",
+            f"the job was abandoned after {job.attempts} attempts, each lost with its worker (killed, "
+            "out of memory or over the time limit)",
+            attempts=history,
+        )
+        return {
+            "status": JobStatus.FAILED.value,
+            "stage": None,
+            "error": error,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "finished_at": now,
+        }
+
+    def _write_if_unchanged(self, job: Job, now: datetime, **values: Any) -> bool:
+        """Apply ``values`` only if the job is still the running, expired attempt we looked at."""
+        with self._ledger.engine.connect() as conn:
+            conn.execution_options(bgr_write=True)
+            with conn.begin():
+                changed = conn.execute(
+                    update(jobs)
+                    .where(
+                        jobs.c.job_id == job.job_id,
+                        jobs.c.status == JobStatus.RUNNING.value,
+                        jobs.c.lease_owner == job.lease_owner,
+                        jobs.c.attempts == job.attempts,
+                        jobs.c.lease_expires_at < now,
+                    )
+                    .values(updated_at=now, **values)
+                ).rowcount
+        return changed == 1
