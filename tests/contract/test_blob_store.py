@@ -9,11 +9,14 @@ import pytest
 
 from backends import S3Server
 from bgremover.blobs import BlobNotFoundError, BlobStore
+from bgremover.blobs.local import LocalBlobStore
 from bgremover.blobs.s3 import S3BlobStore, S3Location
 
 
-@pytest.fixture(params=["s3"])
+@pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "local":
+        return LocalBlobStore.from_url(f"file://{tmp_path / 'blobs'}")
     s3: S3Server = request.getfixturevalue("s3")
     return S3BlobStore.from_url(f"s3://{s3.create_bucket()}/deploy/a", endpoint_url=s3.endpoint_url)
 
