@@ -1,0 +1,48 @@
+"""The FastAPI application factory.
+
+``create_app(services, settings)`` with services given (tests, ``serve``) uses them as they are;
+without, it builds them from the settings' URLs at start-up and closes them at shutdown, so
+``uvicorn --factory bgremover.api:create_app`` works on its own too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from bgremover import __version__
+from bgremover.api import health, jobs, submit
+from bgremover.api.context import ApiContext, ServiceSet
+from bgremover.api.middleware import RequestContextMiddleware
+from bgremover.api.problems import install_problem_handlers
+from bgremover.settings import Settings, get_settings
+from bgremover.tenancy import TenantResolver
+
+
+def create_app(services: ServiceSet | None = None, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if services is not None:
+            yield
+            return
+        from bgremover.wiring import build_services  # the adapters, only when the app owns them
+
+        owned = build_services(settings)
+        app.state.api = ApiContext(owned, settings, TenantResolver(settings))
+        try:
+            yield
+        finally:
+            owned.close()
+
+    app = FastAPI(title="bg-remover", version=__version__, lifespan=lifespan, openapi_url="/openapi.json")
+    if services is not None:
+        app.state.api = ApiContext(services, settings, TenantResolver(settings))
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    for module in (submit, jobs, health):
+        app.include_router(module.router)
+    return app

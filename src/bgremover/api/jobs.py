@@ -1,0 +1,99 @@
+"""Reading, cancelling and downloading a tenant's jobs. Another tenant's job is simply not found."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, BinaryIO
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from bgremover.api.context import ApiContext, api_context, request_tenant
+from bgremover.api.problems import ProblemError
+from bgremover.api.representation import OUTPUT_KINDS, job_json
+from bgremover.blobs.base import BlobNotFoundError
+from bgremover.imaging.decode import sniff_image_type
+from bgremover.ledger.base import Job, JobStatus
+from bgremover.observability.logging import bind_log_context
+from bgremover.observability.metrics import JOBS
+
+router = APIRouter()
+Tenant = Annotated[str, Depends(request_tenant)]
+Context = Annotated[ApiContext, Depends(api_context)]
+_CHUNK = 256 * 1024
+
+
+def _not_found(what: str) -> ProblemError:
+    return ProblemError(404, "not-found", f"no such {what}")
+
+
+def _job_document(ctx: ApiContext, request: Request, tenant: str, job: Job) -> dict:
+    images = ctx.services.ledger.list_images(tenant, job.job_id) if job.result is not None else None
+    return job_json(request, job, images)
+
+
+@router.get("/v1/jobs/{job_id}", name="get_job")
+async def get_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -> JSONResponse:
+    bind_log_context(job_id=job_id)
+
+    def load() -> dict | None:
+        job = ctx.services.ledger.get_job(tenant, job_id)
+        return None if job is None else _job_document(ctx, request, tenant, job)
+
+    document = await run_in_threadpool(load)
+    if document is None:
+        raise _not_found("job")
+    return JSONResponse(document)
+
+
+@router.delete("/v1/jobs/{job_id}", name="cancel_job")
+async def cancel_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -> JSONResponse:
+    """Cancel a queued or running job (a worker stops at its next check); a final job is returned as is."""
+    bind_log_context(job_id=job_id)
+    ledger = ctx.services.ledger
+
+    def cancel() -> tuple[Job | None, Job | None]:
+        before = ledger.get_job(tenant, job_id)
+        return before, (ledger.cancel(tenant, job_id) if before is not None else None)
+
+    before, after = await run_in_threadpool(cancel)
+    if before is None or after is None:
+        raise _not_found("job")
+    if after.status is JobStatus.CANCELED and before.status is not JobStatus.CANCELED:
+        JOBS.labels(type=after.type.value, status="canceled").inc()
+    return JSONResponse(await run_in_threadpool(_job_document, ctx, request, tenant, after))
+
+
+def _chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
+    try:
+        yield head
+        while chunk := stream.read(_CHUNK):
+            yield chunk
+    finally:
+        stream.close()
+
+
+@router.get("/v1/jobs/{job_id}/images/{image_id}/{kind}", name="get_image_blob")
+async def get_image_blob(
+    job_id: str, image_id: str, kind: str, ctx: Context, tenant: Tenant
+) -> StreamingResponse:
+    """Stream an original or an output of one image, without loading it whole."""
+    if kind != "original" and kind not in OUTPUT_KINDS:
+        raise _not_found(f"image kind {kind!r} (original, {', '.join(OUTPUT_KINDS)})")
+    bind_log_context(job_id=job_id)
+    image = await run_in_threadpool(ctx.services.ledger.get_image, tenant, job_id, image_id)
+    if image is None:
+        raise _not_found("image")
+    key = image.blob_key if kind == "original" else image.outputs.get(kind)
+    if key is None:
+        raise _not_found(f"{kind} for this image (not produced, or not yet)")
+    try:
+        stream = await run_in_threadpool(ctx.services.blobs.open, key)
+    except BlobNotFoundError as exc:
+        raise _not_found(f"{kind} blob") from exc
+    head = await run_in_threadpool(stream.read, 64)
+    media_type = sniff_image_type(head) or "application/octet-stream"
+    return StreamingResponse(
+        _chunks(head, stream), media_type=media_type, headers={"Cache-Control": "private, max-age=3600"}
+    )

@@ -1,0 +1,67 @@
+"""The job JSON of PRODUCT.md. URLs are an HTTP concern, so they are made here from blob-free ids;
+the worker stores only what it computed (groups, per-image outcomes and output keys)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Request
+
+from bgremover.ledger.base import ImageRecord, Job
+
+OUTPUT_KINDS = ("thumbnail", "cutout", "mask")
+
+
+def _timestamp(value: datetime) -> str:
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def status_url(request: Request, job_id: str) -> str:
+    return str(request.url_for("get_job", job_id=job_id))
+
+
+def _image_url(request: Request, job_id: str, image_id: str, kind: str) -> str:
+    return str(request.url_for("get_image_blob", job_id=job_id, image_id=image_id, kind=kind))
+
+
+def image_json(request: Request, image: ImageRecord) -> dict[str, Any]:
+    urls = {
+        f"{kind}Url": _image_url(request, image.job_id, image.image_id, kind)
+        if kind in image.outputs
+        else None
+        for kind in OUTPUT_KINDS
+    }
+    return {
+        "imageId": image.image_id,
+        "filename": image.filename,
+        "status": image.status.value,
+        "error": image.error,
+        "width": image.width,
+        "height": image.height,
+        "groupId": image.group_id,
+        "originalUrl": _image_url(request, image.job_id, image.image_id, "original"),
+        **urls,
+    }
+
+
+def job_json(request: Request, job: Job, images: list[ImageRecord] | None) -> dict[str, Any]:
+    """``images`` are listed in the result once the worker has stored one (``None`` skips them)."""
+    result = None
+    if job.result is not None:
+        result = {**job.result, "images": [image_json(request, image) for image in images or []]}
+    return {
+        "jobId": job.job_id,
+        "tenantId": job.tenant_id,
+        "type": job.type.value,
+        "status": job.status.value,
+        "stage": job.stage,
+        "progress": {"done": job.progress_done, "total": job.progress_total},
+        "stages": job.stages,
+        "attempts": job.attempts,
+        "createdAt": _timestamp(job.created_at),
+        "updatedAt": _timestamp(job.updated_at),
+        "error": job.error,
+        "result": result,
+    }

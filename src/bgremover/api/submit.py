@@ -1,0 +1,190 @@
+"""The submit path: tenant from the request, uploads checked and stored, job written, hand-off to
+the queue within a bounded time, ``202``. Nothing here loads configuration or models, so the answer
+takes milliseconds whatever the batch; if the queue does not take the job in time the job is marked
+failed with the reason and the client is told to retry (503), never left hanging."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import re
+import time
+import uuid
+from typing import Annotated, Any, NoReturn
+
+import anyio
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from bgremover.api.context import ApiContext, api_context, request_tenant
+from bgremover.api.options import GroupImagesOptions, RemoveBackgroundOptions
+from bgremover.api.problems import ProblemError, problem, request_id_of
+from bgremover.api.representation import status_url
+from bgremover.api.uploads import Submission, read_submission
+from bgremover.ledger.base import IdempotencyConflictError, Job, JobType, NewImage, NewJob
+from bgremover.observability.logging import bind_log_context, get_logger
+from bgremover.observability.metrics import ENQUEUE_DURATION, ENQUEUE_FAILURES, JOBS
+from bgremover.queue.base import EnqueueError
+
+router = APIRouter()
+_log = get_logger(__name__)
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+ENQUEUE_RETRY_AFTER_S = 5
+
+Tenant = Annotated[str, Depends(request_tenant)]
+Context = Annotated[ApiContext, Depends(api_context)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def _options(model: type[BaseModel], raw: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return model.model_validate(raw).model_dump(mode="json")
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise ProblemError(422, "invalid-options", "the job options are not valid", errors=errors) from exc
+
+
+def _fingerprint(job_type: JobType, options: dict[str, Any], submission: Submission) -> str:
+    """Same key + same fingerprint = the same request: type, options and every image's name and bytes."""
+    images = [[image.filename, image.size, image.sha256()] for image in submission.images]
+    canonical = json.dumps({"type": job_type.value, "options": options, "images": images}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _store_and_record(
+    ctx: ApiContext, new: NewJob, submission: Submission, fingerprint_needed: bool
+) -> tuple[Job, bool]:
+    """Blobs first, then the ledger row that points at them; on replay or failure the blobs of this
+    attempt are removed again so nothing is left behind."""
+    blobs, prefix = ctx.services.blobs, f"{new.tenant_id}/jobs/{new.job_id}/"
+    fingerprint = _fingerprint(new.type, new.options, submission) if fingerprint_needed else None
+    images = []
+    try:
+        for position, staged in enumerate(submission.images):
+            image_id = f"img-{position + 1:04d}"
+            key = f"{prefix}images/{image_id}/original"
+            blobs.put_stream(key, staged.file, content_type=staged.content_type)
+            images.append(NewImage(image_id, staged.filename, key, staged.content_type, staged.size))
+        job, created = ctx.services.ledger.create_job(
+            dataclasses.replace(new, images=images, request_fingerprint=fingerprint)
+        )
+    except BaseException:
+        blobs.delete_prefix(prefix)
+        raise
+    if not created:
+        blobs.delete_prefix(prefix)
+    return job, created
+
+
+async def _hand_off(ctx: ApiContext, job_id: str) -> str | None:
+    """Enqueue within the configured bound; the reason it failed, or ``None``. The outer deadline
+    holds even if a dispatcher ignores its own timeout: the thread is abandoned, the request is not."""
+    timeout = ctx.settings.enqueue_timeout_s
+    enqueue = functools.partial(ctx.services.dispatcher.enqueue, job_id, timeout=timeout)
+    started = time.perf_counter()
+    try:
+        with anyio.fail_after(timeout):
+            await anyio.to_thread.run_sync(enqueue, abandon_on_cancel=True)
+    except TimeoutError:
+        ENQUEUE_FAILURES.labels(reason="timeout").inc()
+        return f"the queue did not accept the job within {timeout:g} s"
+    except EnqueueError as exc:
+        ENQUEUE_FAILURES.labels(reason="error").inc()
+        return f"the queue refused the job: {exc}"
+    finally:
+        ENQUEUE_DURATION.observe(time.perf_counter() - started)
+    return None
+
+
+def _accepted(request: Request, job: Job, *, replayed: bool) -> JSONResponse:
+    url = status_url(request, job.job_id)
+    headers = {"Location": url, "Retry-After": str(max(1, min(30, job.progress_total // 20)))}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    body = {"jobId": job.job_id, "status": job.status.value, "statusUrl": url}
+    return JSONResponse(body, status_code=202, headers=headers)
+
+
+async def submit(
+    request: Request,
+    ctx: ApiContext,
+    tenant: str,
+    job_type: JobType,
+    options_model: type[BaseModel],
+    idempotency_key: str | None,
+) -> JSONResponse:
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise ProblemError(
+            400, "invalid-idempotency-key", "Idempotency-Key must be 1-255 visible ASCII characters"
+        )
+    submission = await read_submission(request, ctx.settings)
+    try:
+        new = NewJob(
+            job_id=uuid.uuid4().hex,
+            tenant_id=tenant,
+            type=job_type,
+            images=[],
+            options=_options(options_model, submission.options),
+            request_id=request_id_of(request),
+            idempotency_key=idempotency_key,
+        )
+        bind_log_context(job_id=new.job_id)
+        job, created = await run_in_threadpool(
+            _store_and_record, ctx, new, submission, idempotency_key is not None
+        )
+    except IdempotencyConflictError as exc:
+        raise ProblemError(
+            422,
+            "idempotency-key-reused",
+            "this Idempotency-Key was used with a different request body",
+            jobId=exc.existing_job_id,
+        ) from exc
+    finally:
+        submission.close()
+    if not created:
+        bind_log_context(job_id=job.job_id)
+        _log.info("idempotent replay", status=job.status.value)
+        return _accepted(request, job, replayed=True)
+    JOBS.labels(type=job_type.value, status="queued").inc()
+    reason = await _hand_off(ctx, job.job_id)
+    if reason is not None:
+        await _refuse_unqueued(request, ctx, job, reason)
+    _log.info("job accepted", type=job_type.value, images=job.progress_total)
+    return _accepted(request, job, replayed=False)
+
+
+async def _refuse_unqueued(request: Request, ctx: ApiContext, job: Job, reason: str) -> NoReturn:
+    error = problem(503, "enqueue-failed", reason, request_id=request_id_of(request), stage="enqueue")
+    await run_in_threadpool(ctx.services.ledger.fail, job.job_id, error)
+    JOBS.labels(type=job.type.value, status="failed").inc()
+    _log.warning("enqueue failed", reason=reason)
+    raise ProblemError(
+        503,
+        "enqueue-failed",
+        f"{reason}; the job was marked failed, submit again later",
+        headers={"Retry-After": str(ENQUEUE_RETRY_AFTER_S)},
+        jobId=job.job_id,
+    )
+
+
+@router.post("/v1/group-images", status_code=202, name="group_images")
+@router.post("/bg-remover/group-images", status_code=202, name="group_images_alias")
+async def group_images(
+    request: Request, ctx: Context, tenant: Tenant, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Group photos of the same product (and optionally cut them out)."""
+    return await submit(request, ctx, tenant, JobType.GROUP_IMAGES, GroupImagesOptions, idempotency_key)
+
+
+@router.post("/v1/remove-background", status_code=202, name="remove_background")
+async def remove_background(
+    request: Request, ctx: Context, tenant: Tenant, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    """Cut out the subject of every photo."""
+    return await submit(
+        request, ctx, tenant, JobType.REMOVE_BACKGROUND, RemoveBackgroundOptions, idempotency_key
+    )

@@ -1,0 +1,206 @@
+"""Reading a submission: multipart parts spooled (1 MB in memory, then disk) or a JSON body with
+base64 images, checked against the limits and sniffed before anything is stored.
+
+Everything here runs before a job exists, so a bad request costs the service no ledger row and no
+blob: too many or too large files are 413, bytes that are no image we decode are 415, a malformed
+body is 400. The total size is enforced while the body streams in, so an oversized upload is cut off
+at the limit rather than read to its end.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any, BinaryIO
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from bgremover.api.problems import ProblemError
+from bgremover.imaging.decode import sniff_image_type
+from bgremover.settings import Settings
+
+IMAGES_FIELD = "images"
+_SNIFF_BYTES = 64
+_MAX_FILENAME = 255
+_MAX_OPTION_FIELDS = 50
+_HASH_CHUNK = 1024 * 1024
+
+
+@dataclass(slots=True)
+class StagedImage:
+    """An accepted upload, not yet stored: ``file`` is positioned at 0 and closed by ``close``."""
+
+    filename: str
+    content_type: str
+    size: int
+    file: BinaryIO
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        self.file.seek(0)
+        while chunk := self.file.read(_HASH_CHUNK):
+            digest.update(chunk)
+        self.file.seek(0)
+        return digest.hexdigest()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass(slots=True)
+class Submission:
+    images: list[StagedImage]
+    options: dict[str, Any]
+
+    def close(self) -> None:
+        for image in self.images:
+            image.close()
+
+
+def _too_large(detail: str, **extensions: Any) -> ProblemError:
+    return ProblemError(413, "payload-too-large", detail, **extensions)
+
+
+def _safe_filename(raw: str | None, position: int) -> str:
+    """The client's file name as metadata only (never part of a storage key): its last path
+    component, trimmed; a placeholder when there is none."""
+    name = PureWindowsPath(PurePosixPath(raw or "").name).name.strip()
+    return name[:_MAX_FILENAME] or f"image-{position + 1}"
+
+
+async def _bounded(request: Request, limit: int) -> AsyncIterator[bytes]:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(f"request body of {declared} bytes exceeds the limit of {limit} bytes", limit=limit)
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(f"request body exceeds the limit of {limit} bytes", limit=limit)
+        yield chunk
+
+
+def _check_count(count: int, settings: Settings) -> None:
+    if count == 0:
+        raise ProblemError(400, "no-images", f"send at least one image in the '{IMAGES_FIELD}' field")
+    if count > settings.max_images_per_request:
+        raise _too_large(
+            f"{count} images exceed the limit of {settings.max_images_per_request} per request",
+            limit=settings.max_images_per_request,
+        )
+
+
+def _stage(filename: str, file: BinaryIO, size: int, settings: Settings) -> StagedImage:
+    if size > settings.max_image_bytes:
+        raise _too_large(
+            f"image {filename!r} has {size} bytes, over the limit of {settings.max_image_bytes}",
+            filename=filename,
+            limit=settings.max_image_bytes,
+        )
+    file.seek(0)
+    content_type = sniff_image_type(file.read(_SNIFF_BYTES))
+    file.seek(0)
+    if content_type is None:
+        raise ProblemError(
+            415,
+            "unsupported-media-type",
+            f"{filename!r} is not an image type the service decodes (its bytes were checked, not its name)",
+            filename=filename,
+        )
+    return StagedImage(filename, content_type, size, file)
+
+
+async def read_submission(request: Request, settings: Settings) -> Submission:
+    """The images and raw options of a submit request; raises ``ProblemError`` on any bad input."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        return await _read_multipart(request, settings)
+    if media_type == "application/json":
+        return await _read_json(request, settings)
+    raise ProblemError(
+        415, "unsupported-media-type", "send multipart/form-data or application/json (base64 images)"
+    )
+
+
+async def _read_multipart(request: Request, settings: Settings) -> Submission:
+    parser = MultiPartParser(
+        request.headers,
+        _bounded(request, settings.max_request_bytes),
+        max_files=settings.max_images_per_request,
+        max_fields=_MAX_OPTION_FIELDS,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        if str(exc).startswith("Too many files"):
+            raise _too_large(str(exc), limit=settings.max_images_per_request) from exc
+        raise ProblemError(400, "malformed-multipart", str(exc)) from exc
+    uploads: list[UploadFile] = []
+    options: dict[str, Any] = {}
+    try:
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if name != IMAGES_FIELD:
+                    raise ProblemError(400, "unexpected-file", f"file parts must be named '{IMAGES_FIELD}'")
+                uploads.append(value)
+            elif name in options:
+                raise ProblemError(400, "duplicate-field", f"option {name!r} is given more than once")
+            else:
+                options[name] = value
+        _check_count(len(uploads), settings)
+        staged = [
+            _stage(_safe_filename(upload.filename, i), upload.file, upload.size or 0, settings)
+            for i, upload in enumerate(uploads)
+        ]
+    except BaseException:
+        await form.close()
+        raise
+    return Submission(staged, options)
+
+
+async def _read_json(request: Request, settings: Settings) -> Submission:
+    body = bytearray()
+    async for chunk in _bounded(request, settings.max_request_bytes):
+        body.extend(chunk)
+    return await run_in_threadpool(_parse_json, bytes(body), settings)
+
+
+def _parse_json(body: bytes, settings: Settings) -> Submission:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProblemError(400, "malformed-json", f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get(IMAGES_FIELD), list):
+        raise ProblemError(
+            400, "malformed-json", 'expected {"images": [{"filename": ..., "data": <base64>}], ...options}'
+        )
+    entries = document.pop(IMAGES_FIELD)
+    _check_count(len(entries), settings)
+    return Submission([_json_image(entry, i, settings) for i, entry in enumerate(entries)], document)
+
+
+def _json_image(entry: Any, position: int, settings: Settings) -> StagedImage:
+    if not isinstance(entry, dict) or not isinstance(entry.get("data"), str):
+        raise ProblemError(400, "malformed-json", f"images[{position}] needs a base64 'data' string")
+    filename = _safe_filename(
+        entry.get("filename") if isinstance(entry.get("filename"), str) else None, position
+    )
+    try:
+        data = base64.b64decode(entry["data"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProblemError(
+            400,
+            "malformed-base64",
+            f"images[{position}] ({filename!r}) is not valid base64",
+            filename=filename,
+        ) from exc
+    return _stage(filename, io.BytesIO(data), len(data), settings)
