@@ -1,21 +1,24 @@
 """Real backend servers for contract and fault tests: moto's standalone S3 server on a free port, a fresh
-PostgreSQL database per test session, and a Redis key namespace per test.
+PostgreSQL database per test, a Redis key namespace per test, and a TCP proxy to cut any of them.
 
 PostgreSQL (127.0.0.1:5432, user postgres, trust auth) and Redis (127.0.0.1:6379) are expected to run
 on every development and CI machine; a test that needs one is skipped, with the reason, where it is not.
+Loaded as a pytest plugin by ``tests/conftest.py``, so its fixtures serve every test folder.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 
 import boto3
 import psycopg
+import pytest
 import redis
 from moto.server import ThreadedMotoServer
 
@@ -128,3 +131,102 @@ def redis_namespace() -> Iterator[str]:
         keys = list(client.scan_iter(match=f"*{name}*", count=1000))
         if keys:
             client.delete(*keys)
+
+
+class TcpProxy:
+    """A TCP relay in front of a real server (PostgreSQL, Redis) that a test can cut and restore: an
+    outage as its clients see it (connections reset, new ones refused), without stopping the shared
+    server that other engineers' tests use."""
+
+    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
+        self._upstream = (upstream_host, upstream_port)
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    @property
+    def url_host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def restore(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(128)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Refuse new connections and reset every open one."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        with self._lock:
+            for sock in self._open:
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self._open.clear()
+
+    close = cut
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self._upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open.update((client, upstream))
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                for sock in (source, target):
+                    with suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                    sock.close()
+                    self._open.discard(sock)
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_up() -> None:
+    reason = postgres_available()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url(postgres_up: None) -> Iterator[str]:
+    """A fresh database per test: counts and reclaimable lists must not see other tests' jobs."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_up() -> None:
+    reason = redis_available()
+    if reason:
+        pytest.skip(reason)

@@ -10,6 +10,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
+pytest_plugins = ("backends",)  # real PostgreSQL, Redis and S3 (moto) for contract and fault tests
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
