@@ -17,6 +17,7 @@ from bgremover.api import health, jobs, submit
 from bgremover.api.context import ApiContext, ServiceSet
 from bgremover.api.middleware import RequestContextMiddleware
 from bgremover.api.problems import install_problem_handlers
+from bgremover.resilience.outage import install_outage_handlers
 from bgremover.settings import Settings, get_settings
 from bgremover.tenancy import TenantResolver
 
@@ -42,6 +43,7 @@ def create_app(services: ServiceSet | None = None, settings: Settings | None = N
     if services is not None:
         app.state.api = ApiContext(services, settings, TenantResolver(settings))
     install_problem_handlers(app)
+    install_outage_handlers(app)  # 503 + Retry-After while PostgreSQL, Redis or S3 is down
     app.add_middleware(RequestContextMiddleware)
     for module in (submit, jobs, health):
         app.include_router(module.router)
