@@ -1,0 +1,110 @@
+"""What the pipeline does to one image: decode, thumbnail, mask and cut-out, subject view. Any failure
+is this image's alone: it is returned as a problem object and the job carries on with the others."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from bgremover.blobs.base import BlobStore
+from bgremover.cutout import CutoutEngine, CutoutOptions, compose
+from bgremover.grouping.engine import GroupingEngine
+from bgremover.grouping.subject import SubjectView
+from bgremover.imaging.decode import decode_image
+from bgremover.imaging.encode import MIME_TYPES, encode_image
+from bgremover.ledger.base import ImageOutcome, ImageRecord, ImageStatus
+from bgremover.pipeline.errors import image_problem
+from bgremover.pipeline.timing import StageTimer
+
+DECODE, THUMBNAILS, CUTOUTS, EMBEDDINGS = "decode", "thumbnails", "cutouts", "embeddings"
+THUMBNAIL_FORMAT = "webp"  # small, and keeps the alpha of transparent originals
+MASK_OPTIONS = CutoutOptions(mask_only=True, format="png")
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePlan:
+    """What a job wants from each image."""
+
+    thumbnail_size: int
+    max_pixels: int
+    cutout: CutoutOptions | None  # None: no cut-out output (masks are still made for grouping)
+    grouping: bool
+
+
+@dataclass(slots=True)
+class ImageResult:
+    outcome: ImageOutcome
+    view: SubjectView | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+def output_key(original_key: str, kind: str) -> str:
+    """Outputs live beside the original, so deleting a job's prefix removes everything."""
+    return f"{original_key.rsplit('/', 1)[0]}/{kind}"
+
+
+class ImageWorker:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        cutout: CutoutEngine,
+        grouping: GroupingEngine | None,
+        timer: StageTimer,
+        plan: ImagePlan,
+        request_id: str | None,
+    ) -> None:
+        self._blobs = blobs
+        self._cutout = cutout
+        self._grouping = grouping
+        self._timer = timer
+        self._plan = plan
+        self._request_id = request_id
+
+    def process(self, record: ImageRecord) -> ImageResult:
+        stage = DECODE
+        outputs: dict[str, str] = {}
+        try:
+            with self._timer.stage(DECODE):
+                image = decode_image(self._blobs.get(record.blob_key), max_pixels=self._plan.max_pixels)
+            stage = THUMBNAILS
+            with self._timer.stage(THUMBNAILS):
+                self._thumbnail(record, image, outputs)
+            stage = CUTOUTS
+            with self._timer.stage(CUTOUTS):
+                mask = self._cutout.predict_mask(image)
+                self._cutouts(record, image, mask, outputs)
+            view = None
+            if self._grouping is not None:
+                stage = EMBEDDINGS
+                with self._timer.stage(EMBEDDINGS):
+                    view = self._grouping.view(image, mask)
+        except Exception as exc:
+            problem = image_problem(exc, stage=stage, request_id=self._request_id, image_id=record.image_id)
+            outcome = ImageOutcome(status=ImageStatus.FAILED, error=problem, outputs=outputs)
+            return ImageResult(outcome)
+        outcome = ImageOutcome(
+            status=ImageStatus.SUCCEEDED, width=image.width, height=image.height, outputs=outputs
+        )
+        return ImageResult(outcome, view)
+
+    def _thumbnail(self, record: ImageRecord, image: Image.Image, outputs: dict[str, str]) -> None:
+        size = self._plan.thumbnail_size
+        thumbnail = image.copy()
+        thumbnail.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)  # never enlarges
+        self._put(record, "thumbnail", encode_image(thumbnail, THUMBNAIL_FORMAT), THUMBNAIL_FORMAT, outputs)
+
+    def _cutouts(
+        self, record: ImageRecord, image: Image.Image, mask: np.ndarray, outputs: dict[str, str]
+    ) -> None:
+        options = self._plan.cutout
+        if options is None:
+            return
+        self._put(record, "mask", compose(image, mask, MASK_OPTIONS), "png", outputs)
+        self._put(record, "cutout", compose(image, mask, options), options.format, outputs)
+
+    def _put(self, record: ImageRecord, kind: str, data: bytes, fmt: str, outputs: dict[str, str]) -> None:
+        key = output_key(record.blob_key, kind)
+        self._blobs.put(key, data, content_type=MIME_TYPES[fmt])
+        outputs[kind] = key

@@ -1,0 +1,151 @@
+"""Runs the job whose id a queue message names: claim it with a lease, run it, record the outcome.
+
+The queue may deliver a message twice, late, or for a job that was canceled meanwhile: the claim (one
+conditional UPDATE in the ledger) decides, so a duplicate is a no-op. A job fails only when it could
+not run at all (no configuration, past its time limit, out of attempts, an unexpected error); a bad
+image is recorded on that image and the job carries on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bgremover.blobs.base import BlobStore
+from bgremover.ledger.base import Job, LeaseLostError
+from bgremover.ledger.sql import SqlJobLedger
+from bgremover.observability.logging import get_logger, log_context
+from bgremover.observability.metrics import JOB_DURATION, JOBS
+from bgremover.params.base import ParameterStoreError
+from bgremover.params.cache import TenantConfigCache
+from bgremover.pipeline.engines import Engines
+from bgremover.pipeline.errors import JobTimeLimitError, job_problem
+from bgremover.pipeline.lease import Lease
+from bgremover.pipeline.work import JobWork, image_plan
+from bgremover.queue.base import Dispatcher, EnqueueError
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerLimits:
+    lease_s: float = 60.0
+    time_limit_s: float = 900.0
+    max_attempts: int = 3
+    max_pixels: int = 100_000_000
+    requeue_timeout_s: float = 5.0
+
+
+class JobRunner:
+    """The queue's job handler in one worker process (``owner`` names that process)."""
+
+    def __init__(
+        self,
+        *,
+        ledger: SqlJobLedger,
+        blobs: BlobStore,
+        configs: TenantConfigCache,
+        engines: Engines,
+        owner: str,
+        limits: RunnerLimits,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.blobs = blobs
+        self.configs = configs
+        self.engines = engines
+        self.owner = owner
+        self.limits = limits
+        self.dispatcher = dispatcher
+
+    def __call__(self, job_id: str) -> None:
+        job = self.ledger.claim(job_id, self.owner, self.limits.lease_s)
+        if job is None:
+            log.info("job_not_claimable", job_id=job_id)  # duplicate message, canceled or final
+            return
+        with log_context(job_id=job.job_id, tenant_id=job.tenant_id, request_id=job.request_id):
+            JOBS.labels(type=job.type.value, status="running").inc()
+            log.info("job_started", attempt=job.attempts)
+            try:
+                self._run(job)
+            except LeaseLostError:
+                log.info("job_lease_lost")  # canceled, or taken over after our lease expired
+            except KeyboardInterrupt:
+                self._return_to_queue(job)
+                raise
+
+    def _run(self, job: Job) -> None:
+        if job.attempts > self.limits.max_attempts:
+            self._fail(job, 500, "too-many-attempts", f"the job was tried {job.attempts - 1} times", None)
+            return
+        try:
+            config = self.configs.get(job.tenant_id)
+        except ParameterStoreError as exc:
+            self._fail(job, 503, "configuration-unavailable", str(exc), None)
+            return
+        lease = Lease(
+            self.ledger,
+            job.job_id,
+            self.owner,
+            lease_s=self.limits.lease_s,
+            time_limit_s=config.job_time_limit_s or self.limits.time_limit_s,
+        )
+        plan = image_plan(job, thumbnail_size=config.thumbnail_size, max_pixels=self.limits.max_pixels)
+        threshold = job.options.get("threshold") or config.grouping_threshold
+        try:
+            work = JobWork(
+                job,
+                self.ledger.list_images(job.tenant_id, job.job_id),
+                blobs=self.blobs,
+                engines=self.engines,
+                lease=lease,
+                plan=plan,
+                cutout_model=config.cutout_model,
+                threshold=threshold,
+            )
+            result = work.run()
+        except JobTimeLimitError as exc:
+            self._fail(job, 504, "job-time-limit", str(exc), self._current_stage(job))
+            return
+        except (LeaseLostError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            log.exception("job_crashed")
+            self._fail(job, 500, "job-failed", f"{type(exc).__name__}: {exc}", self._current_stage(job))
+            return
+        self.ledger.succeed(job.job_id, self.owner, result)
+        self._count(job, "succeeded")
+        log.info("job_succeeded", **{k: v for k, v in result.items() if k != "groups"})
+
+    def _current_stage(self, job: Job) -> str | None:
+        current = self.ledger.get_job_for_worker(job.job_id)
+        return current.stage if current else None
+
+    def _fail(self, job: Job, status: int, slug: str, detail: str, stage: str | None) -> None:
+        error = job_problem(status, slug, detail, stage=stage, request_id=job.request_id)
+        self.ledger.fail_claimed(job.job_id, self.owner, error)
+        self._count(job, "failed")
+        log.warning("job_failed", reason=slug, detail=detail, stage=stage)
+
+    def _count(self, job: Job, status: str) -> None:
+        JOBS.labels(type=job.type.value, status=status).inc()
+        JOB_DURATION.labels(type=job.type.value, status=status).observe(
+            (datetime.now(UTC) - job.created_at).total_seconds()
+        )
+
+    def _return_to_queue(self, job: Job) -> None:
+        """Interrupted (shutdown without grace): give the job back and enqueue it again, so another
+        worker takes it now rather than after the lease expires."""
+        try:
+            self.ledger.release(job.job_id, self.owner)
+            if self.dispatcher is not None:
+                self.dispatcher.enqueue(job.job_id, timeout=self.limits.requeue_timeout_s)
+            log.info("job_returned_to_queue")
+        except (LeaseLostError, EnqueueError) as exc:
+            log.warning("job_return_failed", error=str(exc))  # the reaper will find it
+
+
+def worker_owner(hostname: str, pid: int) -> str:
+    """A lease owner unique to this process and start, readable in the ledger."""
+    return f"{hostname}:{pid}:{int(time.time())}"

@@ -1,0 +1,35 @@
+"""Stage timings. Per-image stages run interleaved image by image (so a 1,000-image job never holds
+1,000 decoded photos), so their time is summed over the images and recorded once the images are done;
+whole-job stages are recorded as each one finishes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from bgremover.observability.metrics import STAGE_DURATION
+
+
+class StageTimer:
+    def __init__(self, job_type: str) -> None:
+        self._job_type = job_type
+        self.totals_ms: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    @contextmanager
+    def stage(self, name: str, *, images: int = 1) -> Iterator[None]:
+        """Time a block of ``name`` that handles ``images`` images (0 for batch work on images
+        already counted)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.totals_ms[name] = self.totals_ms.get(name, 0.0) + (time.perf_counter() - started) * 1000
+            self.counts[name] = self.counts.get(name, 0) + images
+
+    def observe(self, name: str) -> float:
+        """The stage's total in ms, also observed in the stage-duration histogram."""
+        total = self.totals_ms.get(name, 0.0)
+        STAGE_DURATION.labels(stage=name, type=self._job_type).observe(total / 1000)
+        return total

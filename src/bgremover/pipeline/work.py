@@ -1,0 +1,127 @@
+"""One claimed job, start to finish: images one by one (bounded memory), then the whole-job stages.
+
+Stages recorded on the job: ``decode``, ``thumbnails``, ``cutouts``, ``embeddings`` (per image, summed
+over the job, with the image count), then ``grouping`` (group-images) and ``store``, each as it ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bgremover.blobs.base import BlobStore
+from bgremover.cutout import CutoutOptions
+from bgremover.grouping.engine import GroupingEngine
+from bgremover.grouping.subject import SubjectView
+from bgremover.ledger.base import ImageOutcome, ImageRecord, ImageStatus, Job, JobType
+from bgremover.observability.metrics import IMAGES
+from bgremover.pipeline.engines import Engines
+from bgremover.pipeline.images import CUTOUTS, DECODE, EMBEDDINGS, THUMBNAILS, ImagePlan, ImageWorker
+from bgremover.pipeline.lease import Lease
+from bgremover.pipeline.timing import StageTimer
+
+GROUPING, STORE = "grouping", "store"
+EMBED_BATCH = 16
+
+
+def image_plan(job: Job, *, thumbnail_size: int, max_pixels: int) -> ImagePlan:
+    """Read the job's options (validated by the API) into what each image needs."""
+    cutout = CutoutOptions.model_validate(
+        {name: value for name, value in job.options.items() if name in CutoutOptions.model_fields}
+    )
+    grouping = job.type is JobType.GROUP_IMAGES
+    wants_cutout = not grouping or bool(job.options.get("remove_background"))
+    return ImagePlan(thumbnail_size, max_pixels, cutout if wants_cutout else None, grouping)
+
+
+class JobWork:
+    def __init__(
+        self,
+        job: Job,
+        images: list[ImageRecord],
+        *,
+        blobs: BlobStore,
+        engines: Engines,
+        lease: Lease,
+        plan: ImagePlan,
+        cutout_model: str | None,
+        threshold: float | None,
+    ) -> None:
+        self.job = job
+        self.images = images
+        self.lease = lease
+        self._ledger = lease.ledger
+        self.timer = StageTimer(job.type.value)
+        self.grouping: GroupingEngine | None = engines.grouping if plan.grouping else None
+        self.threshold = threshold
+        self.worker = ImageWorker(
+            blobs, engines.cutout(cutout_model), self.grouping, self.timer, plan, job.request_id
+        )
+        self._pending: list[tuple[str, SubjectView]] = []
+        self._described: list[tuple[str, np.ndarray]] = []
+
+    def run(self) -> dict[str, Any]:
+        self._ledger.start_stage(self.job.job_id, self.lease.owner, DECODE)
+        succeeded = 0
+        for done, record in enumerate(self.images, start=1):
+            result = self.worker.process(record)
+            self._ledger.record_image(self.job.job_id, self.lease.owner, record.image_id, result.outcome)
+            IMAGES.labels(status=result.outcome.status.value).inc()  # type: ignore[union-attr]
+            succeeded += result.outcome.status is ImageStatus.SUCCEEDED
+            if result.view is not None:
+                self._pending.append((record.image_id, result.view))
+                if len(self._pending) >= EMBED_BATCH:
+                    self._describe_pending()
+            self.lease.checkpoint(done)
+        self._describe_pending()
+        for stage in (DECODE, THUMBNAILS, CUTOUTS, EMBEDDINGS):
+            if stage in self.timer.totals_ms:
+                self._finish(stage, images=self.timer.counts[stage])
+        result: dict[str, Any] = {"succeeded": succeeded, "failed": len(self.images) - succeeded}
+        groups = self._group() if self.grouping is not None else None
+        self._ledger.start_stage(self.job.job_id, self.lease.owner, STORE)
+        with self.timer.stage(STORE):
+            if groups is not None:
+                result["groups"] = self._store_groups(groups)
+        self._finish(STORE)
+        return result
+
+    def _describe_pending(self) -> None:
+        if not self._pending:
+            return
+        assert self.grouping is not None
+        with self.timer.stage(EMBEDDINGS, images=0):
+            rows = self.grouping.describe([view for _, view in self._pending])
+        self._described.extend(zip((image_id for image_id, _ in self._pending), rows, strict=True))
+        self._pending.clear()
+        self.lease.checkpoint()
+
+    def _group(self) -> list[tuple[list[str], str]]:
+        """(member image ids, representative id) per group, over the images that succeeded."""
+        assert self.grouping is not None
+        self._ledger.start_stage(self.job.job_id, self.lease.owner, GROUPING)
+        with self.timer.stage(GROUPING):
+            ids = [image_id for image_id, _ in self._described]
+            groups = []
+            if ids:
+                descriptors = np.stack([row for _, row in self._described])
+                for group in self.grouping.cluster(descriptors, self.threshold):
+                    groups.append(([ids[i] for i in group.members], ids[group.representative]))
+        self._finish(GROUPING, groups=len(groups))
+        return groups
+
+    def _store_groups(self, groups: list[tuple[list[str], str]]) -> list[dict[str, Any]]:
+        stored = []
+        for number, (members, representative) in enumerate(groups, start=1):
+            group_id = f"group-{number:04d}"
+            for image_id in members:
+                outcome = ImageOutcome(group_id=group_id)
+                self._ledger.record_image(self.job.job_id, self.lease.owner, image_id, outcome)
+            stored.append({"groupId": group_id, "imageIds": members, "representativeImageId": representative})
+        return stored
+
+    def _finish(self, stage: str, **detail: Any) -> None:
+        self._ledger.finish_stage(
+            self.job.job_id, self.lease.owner, stage, self.timer.observe(stage), **detail
+        )
