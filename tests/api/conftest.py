@@ -12,6 +12,9 @@ from fastapi.testclient import TestClient
 from bgremover.api import create_app
 from bgremover.settings import Settings
 from bgremover.wiring import Services, build_services
+from observability.support import restore_logging
+
+__all__ = ["restore_logging"]
 
 
 @pytest.fixture

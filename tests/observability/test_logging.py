@@ -17,7 +17,7 @@ from bgremover.observability.logging import (
 
 
 @pytest.fixture
-def log_stream():
+def log_stream(restore_logging):
     stream = io.StringIO()
     configure_logging("api", stream=stream)
     yield stream

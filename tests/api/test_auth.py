@@ -1,0 +1,38 @@
+"""With auth on, the tenant comes from credentials; jobs stay with the tenant that created them."""
+
+from __future__ import annotations
+
+from api.support import assert_problem, images_part, png_bytes
+
+KEYS = {"acme": "acme-secret-key", "globex": "globex-secret-key"}
+
+
+def test_requests_without_or_with_bad_credentials_are_401(make_client, services):
+    client = make_client(auth_mode="on", api_keys=KEYS)
+    files = images_part(png_bytes())
+    response = client.post("/v1/group-images", files=files, headers={"X-Tenant-ID": "acme"})
+    assert_problem(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert_problem(
+        client.post("/v1/group-images", files=files, headers={"X-API-Key": "nope"}), 401, "unauthorized"
+    )
+    assert sum(services.ledger.count_by_status().values()) == 0
+
+
+def test_api_key_selects_the_tenant_and_isolates_jobs(make_client, services):
+    client = make_client(auth_mode="on", api_keys=KEYS)
+    acme, globex = {"X-API-Key": KEYS["acme"]}, {"X-API-Key": KEYS["globex"]}
+    job_id = client.post("/v1/group-images", files=images_part(png_bytes()), headers=acme).json()["jobId"]
+    assert services.ledger.get_job("acme", job_id) is not None
+    assert client.get(f"/v1/jobs/{job_id}", headers=acme).json()["tenantId"] == "acme"
+    assert_problem(client.get(f"/v1/jobs/{job_id}", headers=globex), 404, "not-found")
+    # a spoofed tenant header is ignored when the deployment does not trust it
+    spoofed = client.get(f"/v1/jobs/{job_id}", headers={**globex, "X-Tenant-ID": "acme"})
+    assert_problem(spoofed, 404, "not-found")
+
+
+def test_invalid_tenant_header_in_the_embedded_default_is_400(client):
+    response = client.post(
+        "/v1/group-images", files=images_part(png_bytes()), headers={"X-Tenant-ID": "../x"}
+    )
+    assert_problem(response, 400, "invalid-tenant")

@@ -1,0 +1,3 @@
+from observability.support import restore_logging
+
+__all__ = ["restore_logging"]
