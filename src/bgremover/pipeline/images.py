@@ -13,13 +13,13 @@ from bgremover.cutout import CutoutEngine, CutoutOptions, compose
 from bgremover.grouping.engine import GroupingEngine
 from bgremover.grouping.subject import SubjectView
 from bgremover.imaging.decode import decode_image
-from bgremover.imaging.encode import MIME_TYPES, encode_image
+from bgremover.imaging.encode import MIME_TYPES
+from bgremover.imaging.thumbnails import render_thumbnail
 from bgremover.ledger.base import ImageOutcome, ImageRecord, ImageStatus
 from bgremover.pipeline.errors import image_problem
 from bgremover.pipeline.timing import StageTimer
 
 DECODE, THUMBNAILS, CUTOUTS, EMBEDDINGS = "decode", "thumbnails", "cutouts", "embeddings"
-THUMBNAIL_FORMAT = "webp"  # small, and keeps the alpha of transparent originals
 MASK_OPTIONS = CutoutOptions(mask_only=True, format="png")
 
 
@@ -90,10 +90,8 @@ class ImageWorker:
         return ImageResult(outcome, view)
 
     def _thumbnail(self, record: ImageRecord, image: Image.Image, outputs: dict[str, str]) -> None:
-        size = self._plan.thumbnail_size
-        thumbnail = image.copy()
-        thumbnail.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)  # never enlarges
-        self._put(record, "thumbnail", encode_image(thumbnail, THUMBNAIL_FORMAT), THUMBNAIL_FORMAT, outputs)
+        thumbnail = render_thumbnail(image, long_side=self._plan.thumbnail_size, fmt="webp")
+        self._put(record, "thumbnail", thumbnail.data, thumbnail.media_type, outputs)
 
     def _cutouts(
         self, record: ImageRecord, image: Image.Image, mask: np.ndarray, outputs: dict[str, str]
@@ -101,10 +99,12 @@ class ImageWorker:
         options = self._plan.cutout
         if options is None:
             return
-        self._put(record, "mask", compose(image, mask, MASK_OPTIONS), "png", outputs)
-        self._put(record, "cutout", compose(image, mask, options), options.format, outputs)
+        self._put(record, "mask", compose(image, mask, MASK_OPTIONS), MIME_TYPES["png"], outputs)
+        self._put(record, "cutout", compose(image, mask, options), MIME_TYPES[options.format], outputs)
 
-    def _put(self, record: ImageRecord, kind: str, data: bytes, fmt: str, outputs: dict[str, str]) -> None:
+    def _put(
+        self, record: ImageRecord, kind: str, data: bytes, content_type: str, outputs: dict[str, str]
+    ) -> None:
         key = output_key(record.blob_key, kind)
-        self._blobs.put(key, data, content_type=MIME_TYPES[fmt])
+        self._blobs.put(key, data, content_type=content_type)
         outputs[kind] = key
