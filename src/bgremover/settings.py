@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     param_store_url: str = "file://./var/params"
     config_max_age_s: float = Field(default=300.0, ge=0)
     s3_endpoint_url: str | None = None
+    s3_presign_seconds: int = Field(default=0, ge=0)  # >0: image downloads redirect to presigned S3 URLs
 
     @classmethod
     def settings_customise_sources(

@@ -34,6 +34,10 @@ def build_services(
     migrated unless ``migrate`` is off (``serve`` migrates once before starting its processes)."""
     return Services(
         ledger=SqlJobLedger.from_url(settings.database_url, migrate=migrate),
-        blobs=blob_store_from_url(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url),
+        blobs=blob_store_from_url(
+            settings.storage_url,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            s3_presign_seconds=settings.s3_presign_seconds,
+        ),
         dispatcher=HueyDispatcher.from_url(settings.queue_url, handler),
     )

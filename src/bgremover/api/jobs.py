@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from bgremover.api.context import ApiContext, api_context, request_tenant
 from bgremover.api.problems import ProblemError
 from bgremover.api.representation import OUTPUT_KINDS, job_json
-from bgremover.blobs.base import BlobNotFoundError
+from bgremover.blobs.base import BlobNotFoundError, PresigningBlobStore
 from bgremover.imaging.decode import sniff_image_type
 from bgremover.ledger.base import Job, JobStatus
 from bgremover.observability.logging import bind_log_context
@@ -77,7 +77,7 @@ def _chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
 @router.get("/v1/jobs/{job_id}/images/{image_id}/{kind}", name="get_image_blob")
 async def get_image_blob(
     job_id: str, image_id: str, kind: str, ctx: Context, tenant: Tenant
-) -> StreamingResponse:
+) -> Response:
     """Stream an original or an output of one image, without loading it whole."""
     if kind != "original" and kind not in OUTPUT_KINDS:
         raise _not_found(f"image kind {kind!r} (original, {', '.join(OUTPUT_KINDS)})")
@@ -88,6 +88,8 @@ async def get_image_blob(
     key = image.blob_key if kind == "original" else image.outputs.get(kind)
     if key is None:
         raise _not_found(f"{kind} for this image (not produced, or not yet)")
+    if isinstance(ctx.services.blobs, PresigningBlobStore) and (url := ctx.services.blobs.presigned_url(key)):
+        return RedirectResponse(url, status_code=307)  # the store serves it; the URL is time-limited
     try:
         stream = await run_in_threadpool(ctx.services.blobs.open, key)
     except BlobNotFoundError as exc:

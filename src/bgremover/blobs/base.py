@@ -5,7 +5,7 @@ client-supplied filename."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 
 class BlobNotFoundError(KeyError):
@@ -37,3 +37,13 @@ class BlobStore(Protocol):
         ...
 
     def list(self, prefix: str) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class PresigningBlobStore(BlobStore, Protocol):
+    """A store that can hand clients a time-limited URL of their own (S3), so result downloads need
+    not pass through the API."""
+
+    def presigned_url(self, key: str) -> str | None:
+        """The URL, or ``None`` where presigning is not configured."""
+        ...

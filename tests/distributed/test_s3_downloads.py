@@ -1,0 +1,64 @@
+"""Uploads land in S3 under the tenant's prefix; downloads go through the API, or, with
+``BGR_S3_PRESIGN_SECONDS`` set, redirect to a presigned URL that serves the same bytes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from backends import S3Server
+from bgremover.api import create_app
+from bgremover.settings import Settings
+from bgremover.wiring import build_services
+
+TENANT = "acme"
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 10), (1, 2, 3)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(params=[0, 120], ids=["through-api", "presigned"])
+def client(request: pytest.FixtureRequest, s3: S3Server, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        queue_url=f"sqlite:///{tmp_path / 'queue.db'}",
+        storage_url=f"s3://{s3.create_bucket()}/deploy",
+        s3_endpoint_url=s3.endpoint_url,
+        s3_presign_seconds=request.param,
+    )
+    services = build_services(settings)
+    with TestClient(create_app(services, settings), follow_redirects=False) as test_client:
+        yield test_client
+    services.close()
+
+
+def test_original_is_stored_under_the_tenant_and_downloadable(client: TestClient) -> None:
+    data = png()
+    response = client.post(
+        "/v1/remove-background",
+        files=[("images", ("a.png", data, "image/png"))],
+        headers={"X-Tenant-ID": TENANT},
+    )
+    assert response.status_code == 202
+    job_id = response.json()["jobId"]
+    blobs = client.app.state.api.services.blobs  # type: ignore[attr-defined]
+    assert [key.split("/")[:3] for key in blobs.list("")] == [[TENANT, "jobs", job_id]]
+
+    download = client.get(f"/v1/jobs/{job_id}/images/img-0001/original", headers={"X-Tenant-ID": TENANT})
+    if download.status_code == 307:
+        url = download.headers["location"]
+        assert "X-Amz-Signature" in url or "Signature" in url
+        download = httpx.get(url)
+    assert download.status_code == 200
+    assert download.content == data
+    other = client.get(f"/v1/jobs/{job_id}/images/img-0001/original", headers={"X-Tenant-ID": "other"})
+    assert other.status_code == 404
