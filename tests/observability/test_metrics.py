@@ -11,6 +11,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from bgremover.observability import metrics
+from bgremover.observability.metrics_setup import MULTIPROC_ENV, prepare_metrics
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -54,7 +55,7 @@ def run(code: str, env: dict[str, str], *args: str) -> str:
 
 
 def test_multiprocess_mode_merges_worker_processes_and_drops_dead_live_gauges(tmp_path: Path):
-    env = {**os.environ, metrics.MULTIPROC_ENV: str(tmp_path)}
+    env = {**os.environ, MULTIPROC_ENV: str(tmp_path)}
     pid_a = run(CHILD, env, "2").strip()
     run(CHILD, env, "3")
     got = samples(run(RENDER, env))
@@ -67,11 +68,26 @@ def test_multiprocess_mode_merges_worker_processes_and_drops_dead_live_gauges(tm
     assert samples(run(RENDER, env))[("bgr_workers_alive", ())] == 1
 
 
-def test_prepare_multiprocess_dir_starts_empty_and_exports_the_env(tmp_path: Path, monkeypatch):
-    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+def test_prepare_metrics_starts_empty_and_exports_the_env(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
     target = tmp_path / "prom"
     target.mkdir()
     (target / "counter_1.db").write_bytes(b"stale")
-    metrics.prepare_multiprocess_dir(target)
+    prepare_metrics(target)
     assert list(target.iterdir()) == []
-    assert os.environ[metrics.MULTIPROC_ENV] == str(target)
+    assert os.environ[MULTIPROC_ENV] == str(target)
+
+
+def test_serve_style_set_up_collects_from_its_own_process(tmp_path: Path):
+    """prepare_metrics first, then the metrics module: samples go to files and are rendered merged."""
+    code = (
+        "from pathlib import Path; import sys\n"
+        "from bgremover.observability.metrics_setup import prepare_metrics\n"
+        "prepare_metrics(Path(sys.argv[1]))\n"
+        "from bgremover.observability import metrics\n"
+        "metrics.QUEUE_DEPTH.set(4)\n"
+        "print(metrics.render_latest()[0].decode())\n"
+    )
+    text = run(code, {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}, str(tmp_path / "m"))
+    assert samples(text)[("bgr_queue_depth", ())] == 4
+    assert any(path.name.startswith("gauge_livemostrecent") for path in (tmp_path / "m").iterdir())

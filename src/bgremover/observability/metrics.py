@@ -2,9 +2,10 @@
 
 ``bg-remover serve`` runs the API and its workers as separate processes. With
 ``PROMETHEUS_MULTIPROC_DIR`` set in the environment *before this module is first imported* (``serve``
-sets it for itself and its children), each process writes its samples to files in that directory and
-``render_latest`` merges them, so the API's ``/metrics`` also shows what the workers measured. Without
-it (tests, a lone ``bg-remover worker``) the process's default registry is used.
+sets it for itself and its children with ``metrics_setup.prepare_metrics``), each process writes its
+samples to files in that directory and ``render_latest`` merges them, so the API's ``/metrics`` also
+shows what the workers measured. Without it (tests, a lone ``bg-remover worker``) the process's
+default registry is used.
 
 Gauges that describe the whole service (queue depth, job counts and ages) are sampled by the process
 that serves ``/metrics`` just before rendering (``refresh_service_gauges``): they are facts of the
@@ -14,10 +15,8 @@ ledger and the queue, not of any one process.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,7 +29,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from bgremover.observability.metrics_setup import MULTIPROC_ENV
 
 # Sub-second detail where the submit-latency target (100 ms) lives, minutes for the heavy work.
 _REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -107,17 +106,6 @@ WORKER_HEARTBEAT = Gauge(
     "Unix time of the latest heartbeat of any worker; stale when every worker is gone or stuck.",
     multiprocess_mode="max",
 )
-
-
-def prepare_multiprocess_dir(path: Path) -> Path:
-    """Empty (or create) the directory for multiprocess samples and export it to this process and
-    its future children. Call before the first import of this module in the children, and before
-    any metric is touched here; stale files of an earlier run would otherwise be counted again."""
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    os.environ[MULTIPROC_ENV] = str(path)
-    return path
 
 
 def mark_process_dead(pid: int) -> None:
