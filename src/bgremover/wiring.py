@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from bgremover.blobs.base import BlobStore
 from bgremover.blobs.factory import blob_store_from_url
 from bgremover.ledger.sql import SqlJobLedger
+from bgremover.params.cache import TenantConfigCache
+from bgremover.params.local import LocalParameterStore
 from bgremover.queue.huey_queue import HueyDispatcher, JobHandler
 from bgremover.settings import Settings
 
@@ -41,3 +43,9 @@ def build_services(
         ),
         dispatcher=HueyDispatcher.from_url(settings.queue_url, handler),
     )
+
+
+def build_tenant_configs(settings: Settings) -> TenantConfigCache:
+    """Per-tenant configuration for workers (``BGR_PARAM_STORE_URL``, a ``file://`` tree for now)."""
+    store = LocalParameterStore.from_url(settings.param_store_url)
+    return TenantConfigCache(store, stage=settings.stage, max_age_s=settings.config_max_age_s)

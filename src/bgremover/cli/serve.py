@@ -1,0 +1,120 @@
+"""``bg-remover serve``: the API on uvicorn plus N embedded worker processes (``--workers 0``: the API
+alone, for distributed mode).
+
+The workers run as one child process tree (``bg-remover worker``), at lower CPU priority, so that
+inference never starves the request path. The signal that stops the API is passed on to them:
+SIGTERM lets in-flight jobs finish (within ``BGR_SHUTDOWN_GRACE_S``), SIGINT returns them to the
+queue. A worker tree that dies while the API serves is started again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from bgremover.cli.app import app
+
+METRICS_DIR = Path("var/prometheus")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+RESTART_DELAY_S = 2.0
+
+
+class WorkerTree:
+    """The ``bg-remover worker`` child process, kept running while the API serves."""
+
+    def __init__(self, workers: int, grace_s: float) -> None:
+        self._command = [sys.executable, "-c", "from bgremover.cli import main; main()", "worker"]
+        self._command += ["--workers", str(workers)]
+        self._grace_s = grace_s
+        self._stopping = threading.Event()
+        self._process = self._spawn()
+        self._watcher = threading.Thread(target=self._watch, name="worker-tree", daemon=True)
+        self._watcher.start()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        # Its own session: a terminal's Ctrl-C reaches the API, which then decides what workers get.
+        return subprocess.Popen(self._command, start_new_session=True)
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            code = self._process.wait()
+            if self._stopping.wait(RESTART_DELAY_S):
+                return
+            print(f"bg-remover serve: workers exited with {code}, starting them again", file=sys.stderr)
+            self._process = self._spawn()
+
+    def stop(self, signum: int) -> int:
+        """Pass ``signum`` on and wait for the workers to finish; kill them after the grace period."""
+        self._stopping.set()
+        self._process.send_signal(signum)
+        try:
+            return self._process.wait(timeout=self._grace_s + 15)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            return self._process.wait()
+
+
+class _Server(uvicorn.Server):
+    """Remembers which signal stopped it, to pass the same one on to the workers."""
+
+    stop_signal: int = signal.SIGTERM
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.stop_signal = sig
+        super().handle_exit(sig, frame)
+
+
+def _prepare_metrics_dir(path: Path) -> None:
+    """Multiprocess metrics (the API's /metrics shows what the workers measured): prometheus_client
+    picks its storage when first imported, so the directory is exported before that happens."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before serve could enable multiprocess metrics")
+    shutil.rmtree(path, ignore_errors=True)  # samples of an earlier run would be counted again
+    path.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(path.resolve())
+
+
+HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
+PortOption = Annotated[int, typer.Option("--port", help="TCP port.")]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", min=0, help="Embedded workers (default: BGR_WORKERS, else fit the machine)."
+    ),
+]
+
+
+@app.command("serve")
+def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000, workers: WorkersOption = None) -> None:
+    """Serve the HTTP API and run embedded workers, with state under ./var by default."""
+    _prepare_metrics_dir(METRICS_DIR)
+    from bgremover.api.app import create_app
+    from bgremover.ledger.sql import SqlJobLedger
+    from bgremover.observability.logging import configure_logging
+    from bgremover.settings import get_settings
+    from bgremover.wiring import build_services
+    from bgremover.worker import default_worker_count
+
+    settings = get_settings()
+    configure_logging("api")
+    count = workers if workers is not None else (settings.workers or default_worker_count())
+    SqlJobLedger.from_url(settings.database_url, migrate=True).close()  # once, before any worker
+    tree = WorkerTree(count, settings.shutdown_grace_s) if count else None
+    services = build_services(settings, migrate=False)
+    server = _Server(uvicorn.Config(create_app(services, settings), host=host, port=port, log_config=None))
+    try:
+        server.run()
+    finally:
+        if tree is not None:
+            tree.stop(server.stop_signal)
+        services.close()

@@ -1,0 +1,66 @@
+"""The worker side of the service: ``bg-remover worker`` and the workers that ``serve`` starts.
+
+One Huey consumer (the project's recycling consumer: replaces dead workers, memory ceiling, a hard
+per-job watchdog) with N process workers at lower CPU priority than the API, plus the reaper as a
+periodic task. Shutdown, whatever the queue backend:
+
+- SIGTERM (graceful): workers take no new job, finish the one in flight within
+  ``BGR_SHUTDOWN_GRACE_S``; a job still running then is interrupted and returned to the queue.
+- SIGINT (Ctrl-C): in-flight jobs are interrupted at once and returned to the queue (released in the
+  ledger and enqueued again), so another worker picks them up without waiting for the lease to expire.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+from huey import crontab
+
+from bgremover.ledger.sql import SqlJobLedger
+from bgremover.observability.logging import get_logger
+from bgremover.queue.huey_queue import HueyDispatcher
+from bgremover.resilience.recycle import RecyclingConsumer, install_watchdog
+from bgremover.settings import Settings
+from bgremover.worker.runtime import WorkerRuntime
+
+log = get_logger(__name__)
+
+WORKER_NICENESS = 10  # below the API (0): inference must never starve the request path
+MEMORY_PER_WORKER = 1024**3  # models, a decoded photo and its masks, with headroom
+WATCHDOG_FACTOR = 1.5  # the hard kill comes after the pipeline's own (soft) time limit
+
+
+def default_worker_count() -> int:
+    """Fit to the machine: one core left for the API, and enough memory for every worker."""
+    cores = len(os.sched_getaffinity(0))
+    by_memory = int(psutil.virtual_memory().available // MEMORY_PER_WORKER)
+    return max(1, min(cores - 1, by_memory))
+
+
+def build_consumer(settings: Settings, workers: int) -> RecyclingConsumer:
+    runtime = WorkerRuntime(settings)
+    dispatcher = HueyDispatcher.from_url(settings.queue_url, runtime.handle)
+    huey = dispatcher.huey
+    huey.on_startup(name="bgr-runtime-start")(runtime.start)
+    huey.on_shutdown(name="bgr-runtime-stop")(runtime.stop)
+    huey.periodic_task(crontab(minute="*"), name="reap")(runtime.reap)
+    install_watchdog(huey, settings.job_time_limit_s * WATCHDOG_FACTOR)
+    return RecyclingConsumer(
+        huey,
+        workers=workers,
+        worker_type="process",
+        periodic=True,
+        max_delay=1.0,  # an idle worker polls an SQLite queue at least every second
+        graceful_signal="TERM",
+        shutdown_timeout=settings.shutdown_grace_s,
+    )
+
+
+def run_workers(settings: Settings, workers: int | None = None) -> None:
+    """Migrate the ledger, lower this process's priority (the workers inherit it), run until a signal."""
+    count = workers or settings.workers or default_worker_count()
+    SqlJobLedger.from_url(settings.database_url, migrate=True).close()
+    os.nice(WORKER_NICENESS)
+    log.info("workers_starting", workers=count, queue=settings.queue_url.split("://", 1)[0])
+    build_consumer(settings, count).run()

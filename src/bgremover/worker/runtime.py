@@ -1,0 +1,73 @@
+"""What one worker process holds: its adapters, the per-tenant configuration cache and the models.
+
+Huey forks its process workers from the consumer, so nothing that owns a connection, a thread or an
+ONNX session may be created before the fork: ``WorkerRuntime`` is built in the parent empty and
+``start`` runs in each child (Huey's startup hook), once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cached_property
+
+from bgremover.observability.logging import get_logger
+from bgremover.observability.metrics import worker_heartbeat
+from bgremover.pipeline.engines import Engines
+from bgremover.pipeline.runner import JobRunner, RunnerLimits, worker_owner
+from bgremover.resilience.reaper import Reaper, RetryPolicy
+from bgremover.settings import Settings
+from bgremover.wiring import Services, build_services, build_tenant_configs
+
+log = get_logger(__name__)
+
+
+class WorkerRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def services(self) -> Services:
+        return build_services(self.settings, migrate=False)  # the parent migrated before forking
+
+    @cached_property
+    def runner(self) -> JobRunner:
+        settings = self.settings
+        limits = RunnerLimits(
+            lease_s=settings.lease_s,
+            time_limit_s=settings.job_time_limit_s,
+            max_attempts=settings.job_max_attempts,
+            max_pixels=int(settings.max_image_megapixels * 1_000_000),
+        )
+        return JobRunner(
+            ledger=self.services.ledger,
+            blobs=self.services.blobs,
+            configs=build_tenant_configs(settings),
+            engines=Engines(settings.model_dir),
+            owner=worker_owner(socket.gethostname(), os.getpid()),
+            limits=limits,
+            dispatcher=self.services.dispatcher,
+        )
+
+    @cached_property
+    def reaper(self) -> Reaper:
+        policy = RetryPolicy(max_attempts=self.settings.job_max_attempts)
+        return Reaper(self.services.ledger, self.services.dispatcher, policy)
+
+    def start(self) -> None:
+        """Load models and warm the configuration cache now, not inside the first job."""
+        self.runner.engines.warm()
+        tenants = self.runner.configs.warm()
+        worker_heartbeat()
+        log.info("worker_started", pid=os.getpid(), owner=self.runner.owner, tenants=len(tenants))
+
+    def handle(self, job_id: str) -> None:
+        self.runner(job_id)
+
+    def reap(self) -> None:
+        worker_heartbeat()
+        self.reaper.run_once()
+
+    def stop(self) -> None:
+        if "services" in self.__dict__:
+            self.services.close()
