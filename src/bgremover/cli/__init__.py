@@ -2,6 +2,8 @@
 ``bgremover.cli.app.app``; importing them here is what makes them part of the command."""
 
 from bgremover.cli import models as _models  # noqa: F401  (registers `models`)
+from bgremover.cli import serve as _serve  # noqa: F401  (registers `serve`)
+from bgremover.cli import worker as _worker  # noqa: F401  (registers `worker`)
 from bgremover.cli.app import app
 
 
