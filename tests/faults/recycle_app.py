@@ -34,6 +34,13 @@ def spin_in_c(out: str) -> None:
     sum(range(10**13))
 
 
+@huey.task()
+def tick() -> None:
+    """Enqueued by the interval scheduler; leaves a line per run."""
+    with Path(os.environ["RECYCLE_TICKS"]).open("a") as fh:
+        fh.write("tick\n")
+
+
 def main() -> None:
     install_watchdog(huey, float(os.environ.get("RECYCLE_TIME_LIMIT", "60")))
     RecyclingConsumer(
@@ -41,6 +48,7 @@ def main() -> None:
         workers=1,
         max_tasks=int(os.environ["RECYCLE_MAX_TASKS"]) if "RECYCLE_MAX_TASKS" in os.environ else None,
         memory_ceiling_bytes=int(os.environ.get("RECYCLE_MEMORY_CEILING", "0")) or None,
+        every=[(tick, float(os.environ["RECYCLE_TICK_EVERY"]))] if "RECYCLE_TICK_EVERY" in os.environ else (),
         initial_delay=0.05,
         max_delay=0.2,
     ).run()

@@ -110,3 +110,11 @@ def test_disarmed_watchdog_leaves_the_process_alone_and_exits_with_it() -> None:
     assert _alive(sentinel)
     watchdog.close()
     assert not _alive(sentinel)
+
+
+def test_interval_tasks_run_more_often_than_crontab_allows(
+    consumer: Callable[..., tuple[object, Path]], tmp_path: Path
+) -> None:
+    ticks = tmp_path / "ticks.txt"
+    consumer(RECYCLE_TICK_EVERY="1", RECYCLE_TICKS=str(ticks))
+    wait_for(lambda: ticks.exists() and len(ticks.read_text().split()) >= 3, 15, "three ticks")

@@ -1,16 +1,20 @@
 """Worker processes that replace themselves: after N jobs (Huey's ``max_tasks``), above a memory
 ceiling (native libraries and big images fragment the heap, and RSS rarely shrinks), and when the
 watchdog kills one mid-job. Huey's consumer health check restarts any process worker that exits; this
-module adds the memory ceiling and the watchdog, and checks health every second instead of every ten.
+module adds the memory ceiling and the watchdog, checks health every second instead of every ten, and
+lets the scheduler enqueue tasks every N seconds (the reaper), finer than crontab's minute.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import psutil
 from huey import Huey
-from huey.consumer import Consumer, Worker, WorkerRecycle
+from huey.api import TaskWrapper
+from huey.consumer import Consumer, Scheduler, Worker, WorkerRecycle
 
 from bgremover.resilience.watchdog import Watchdog
 
@@ -35,15 +39,54 @@ class MemoryCappedWorker(Worker):
             raise WorkerRecycle()
 
 
-class RecyclingConsumer(Consumer):
-    """Huey's consumer with process workers, quick replacement of dead workers and a memory ceiling.
-    ``max_tasks`` (recycle after N jobs) is Huey's own option and passes through."""
+Every = Sequence[tuple[TaskWrapper, float]]
 
-    def __init__(self, huey: Huey, *, memory_ceiling_bytes: int | None = None, **kwargs: Any) -> None:
+
+class IntervalScheduler(Scheduler):
+    """Huey's scheduler that also enqueues each given task every so many seconds."""
+
+    def __init__(self, *, every: Every, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._every = list(every)
+        self._due = [time.monotonic()] * len(self._every)
+
+    def loop(self, now: Any = None) -> None:
+        for i, (task, seconds) in enumerate(self._every):
+            if time.monotonic() >= self._due[i]:
+                self._due[i] = time.monotonic() + seconds
+                try:
+                    self.huey.enqueue(task.s())
+                except Exception:  # the queue is down: the next turn tries again
+                    self._logger.exception("Error enqueueing %s.", task.name)
+        super().loop(now)
+
+
+class RecyclingConsumer(Consumer):
+    """Huey's consumer with process workers, quick replacement of dead workers, a memory ceiling and
+    interval tasks. ``max_tasks`` (recycle after N jobs) is Huey's own option and passes through."""
+
+    def __init__(
+        self,
+        huey: Huey,
+        *,
+        memory_ceiling_bytes: int | None = None,
+        every: Every = (),
+        **kwargs: Any,
+    ) -> None:
         self._memory_ceiling_bytes = memory_ceiling_bytes
+        self._every = every
         kwargs.setdefault("worker_type", "process")
         kwargs.setdefault("health_check_interval", 1)
         super().__init__(huey, **kwargs)
+
+    def _create_scheduler(self) -> IntervalScheduler:
+        return IntervalScheduler(
+            every=self._every,
+            huey=self.huey,
+            stop_flag=self.stop_flag,
+            interval=self.scheduler_interval,
+            periodic=self.periodic,
+        )
 
     def _create_worker(self) -> MemoryCappedWorker:
         return MemoryCappedWorker(
