@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 
 import psutil
-from huey import crontab
 
 from bgremover.ledger.sql import SqlJobLedger
 from bgremover.observability.logging import get_logger
@@ -44,7 +43,7 @@ def build_consumer(settings: Settings, workers: int) -> RecyclingConsumer:
     huey = dispatcher.huey
     huey.on_startup(name="bgr-runtime-start")(runtime.start)
     huey.on_shutdown(name="bgr-runtime-stop")(runtime.stop)
-    huey.periodic_task(crontab(minute="*"), name="reap")(runtime.reap)
+    reap = huey.task(name="reap")(runtime.reap)  # enqueued every BGR_REAPER_INTERVAL_S below
     install_watchdog(huey, settings.job_time_limit_s * WATCHDOG_FACTOR)
     return RecyclingConsumer(
         huey,
@@ -54,6 +53,9 @@ def build_consumer(settings: Settings, workers: int) -> RecyclingConsumer:
         max_delay=1.0,  # an idle worker polls an SQLite queue at least every second
         graceful_signal="TERM",
         shutdown_timeout=settings.shutdown_grace_s,
+        every=[(reap, settings.reaper_interval_s)],
+        max_tasks=settings.worker_max_jobs,
+        memory_ceiling_bytes=settings.worker_memory_ceiling_mb and settings.worker_memory_ceiling_mb * 2**20,
     )
 
 

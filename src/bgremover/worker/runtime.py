@@ -51,7 +51,12 @@ class WorkerRuntime:
 
     @cached_property
     def reaper(self) -> Reaper:
-        policy = RetryPolicy(max_attempts=self.settings.job_max_attempts)
+        settings = self.settings
+        policy = RetryPolicy(
+            max_attempts=settings.job_max_attempts,
+            backoff_s=settings.retry_backoff_s,
+            queued_grace_s=settings.queued_grace_s,
+        )
         return Reaper(self.services.ledger, self.services.dispatcher, policy)
 
     def start(self) -> None:
