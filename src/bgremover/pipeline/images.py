@@ -18,6 +18,7 @@ from bgremover.imaging.thumbnails import render_thumbnail
 from bgremover.ledger.base import ImageOutcome, ImageRecord, ImageStatus
 from bgremover.pipeline.errors import image_problem
 from bgremover.pipeline.timing import StageTimer
+from bgremover.resilience.transient import BACKEND_OUTAGE
 
 DECODE, THUMBNAILS, CUTOUTS, EMBEDDINGS = "decode", "thumbnails", "cutouts", "embeddings"
 MASK_OPTIONS = CutoutOptions(mask_only=True, format="png")
@@ -80,6 +81,8 @@ class ImageWorker:
                 stage = EMBEDDINGS
                 with self._timer.stage(EMBEDDINGS):
                     view = self._grouping.view(image, mask)
+        except BACKEND_OUTAGE:
+            raise  # the blob store blinked: the whole job is retried, the image is not failed
         except Exception as exc:
             problem = image_problem(exc, stage=stage, request_id=self._request_id, image_id=record.image_id)
             outcome = ImageOutcome(status=ImageStatus.FAILED, error=problem, outputs=outputs)

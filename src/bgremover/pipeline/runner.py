@@ -24,6 +24,7 @@ from bgremover.pipeline.errors import JobTimeLimitError, job_problem
 from bgremover.pipeline.lease import Lease
 from bgremover.pipeline.work import JobWork, image_plan
 from bgremover.queue.base import Dispatcher, EnqueueError
+from bgremover.resilience.transient import BACKEND_OUTAGE
 
 log = get_logger(__name__)
 
@@ -110,6 +111,9 @@ class JobRunner:
             return
         except (LeaseLostError, KeyboardInterrupt):
             raise
+        except BACKEND_OUTAGE as exc:  # a blip, not the job's fault: the reaper retries it after the lease
+            log.warning("job_interrupted_by_backend_outage", error=f"{type(exc).__name__}: {exc}"[:500])
+            return
         except Exception as exc:
             log.exception("job_crashed")
             self._fail(job, 500, "job-failed", f"{type(exc).__name__}: {exc}", self._current_stage(job))

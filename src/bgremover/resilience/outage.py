@@ -11,23 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import redis
-from botocore.exceptions import ConnectionError as BotoConnectionError
-from botocore.exceptions import ReadTimeoutError as BotoReadTimeoutError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bgremover.api.problems import problem_response
 from bgremover.observability.logging import get_logger
+from bgremover.resilience.transient import LEDGER_OUTAGE, QUEUE_OUTAGE, STORAGE_OUTAGE
 
 OUTAGE_RETRY_AFTER_S = 5
 _log = get_logger(__name__)
 
 _OUTAGES: tuple[tuple[tuple[type[Exception], ...], str, str], ...] = (
-    ((OperationalError, InterfaceError), "ledger-unavailable", "the job database"),
-    ((redis.ConnectionError, redis.TimeoutError), "queue-unavailable", "the task queue"),
-    ((BotoConnectionError, BotoReadTimeoutError), "storage-unavailable", "the blob store"),
+    (LEDGER_OUTAGE, "ledger-unavailable", "the job database"),
+    (QUEUE_OUTAGE, "queue-unavailable", "the task queue"),
+    (STORAGE_OUTAGE, "storage-unavailable", "the blob store"),
 )
 
 Handler = Callable[[Request, Exception], Awaitable[JSONResponse]]
