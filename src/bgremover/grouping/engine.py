@@ -1,0 +1,86 @@
+"""The grouping engine the CLI and the service call: mask -> view -> embed -> cluster.
+
+Each stage is its own method so that the service pipeline can run them separately (masks come from the
+cut-out stage it runs anyway, descriptors can be stored per image) and so that one bad image fails
+alone: callers build views per image, catch that image's error, and cluster only the images that
+made it. :meth:`GroupingEngine.group` chains the stages for callers that hold decoded images.
+
+A descriptor is the unit-length EfficientNet-Lite0 embedding of the subject view concatenated with
+``colour_weight`` x the unit-length colour histogram of the subject, normalised again; its cosine
+distances are what the clustering thresholds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from bgremover.grouping.cluster import Group, cluster
+from bgremover.grouping.colour import colour_histogram
+from bgremover.grouping.embedder import Embedder, l2_normalise
+from bgremover.grouping.subject import SubjectView, subject_view
+from bgremover.grouping.threshold import DEFAULT_THRESHOLD
+
+Masker = Callable[[Image.Image], np.ndarray]
+# Weight of the colour histogram against the embedding (measured on grocery_val; 0 merges colourways).
+DEFAULT_COLOUR_WEIGHT = 0.7
+
+
+@dataclass(frozen=True)
+class GroupingConfig:
+    threshold: float = DEFAULT_THRESHOLD
+    colour_weight: float = DEFAULT_COLOUR_WEIGHT
+    use_mask: bool = True
+
+
+class GroupingEngine:
+    """Groups photos of the same product. ``masker`` returns a uint8 HxW mask (0..255) for an image."""
+
+    def __init__(
+        self, embedder: Embedder, masker: Masker | None, config: GroupingConfig | None = None
+    ) -> None:
+        self.embedder = embedder
+        self.masker = masker
+        self.config = config or GroupingConfig()
+
+    @classmethod
+    def from_settings(
+        cls,
+        model_dir: str | os.PathLike[str] | None = None,
+        cutout_model: str | None = None,
+        config: GroupingConfig | None = None,
+    ) -> GroupingEngine:
+        """Engine on the fetched models: the cut-out model for masks, EfficientNet-Lite0 for features."""
+        config = config or GroupingConfig()
+        masker = None
+        if config.use_mask:
+            from bgremover.cutout import CutoutEngine
+
+            masker = CutoutEngine.from_settings(model_name=cutout_model, model_dir=model_dir).predict_mask
+        return cls(Embedder.from_model_dir(model_dir), masker, config)
+
+    def view(self, image: Image.Image, mask: np.ndarray | None = None) -> SubjectView:
+        """Stage 1 (per image, may raise): the subject view, predicting the mask unless one is given."""
+        if mask is None and self.masker is not None:
+            mask = self.masker(image)
+        return subject_view(image, mask)
+
+    def describe(self, views: Sequence[SubjectView]) -> np.ndarray:
+        """Stage 2 (batched): one unit-length descriptor row per view."""
+        features = self.embedder.embed([v.pixels for v in views])
+        if self.config.colour_weight <= 0 or not views:
+            return features
+        colours = np.stack([colour_histogram(v) for v in views])
+        return l2_normalise(np.hstack([features, self.config.colour_weight * colours]))
+
+    def cluster(self, descriptors: np.ndarray, threshold: float | None = None) -> list[Group]:
+        """Stage 3: groups over the rows of ``descriptors`` (indices into it)."""
+        return cluster(descriptors, self.config.threshold if threshold is None else threshold)
+
+    def group(self, images: Sequence[Image.Image], threshold: float | None = None) -> list[Group]:
+        """All stages over decoded images; indices refer to ``images``."""
+        return self.cluster(self.describe([self.view(image) for image in images]), threshold)
