@@ -9,12 +9,13 @@ queue. A worker tree that dies while the API serves is started again.
 
 from __future__ import annotations
 
-import os
-import shutil
+import ctypes
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -23,10 +24,11 @@ import typer
 import uvicorn
 
 from bgremover.cli.app import app
+from bgremover.observability.metrics_setup import prepare_metrics
 
 METRICS_DIR = Path("var/prometheus")
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 RESTART_DELAY_S = 2.0
+_PR_SET_PDEATHSIG = 1
 
 
 class WorkerTree:
@@ -42,8 +44,9 @@ class WorkerTree:
         self._watcher.start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        # Its own session: a terminal's Ctrl-C reaches the API, which then decides what workers get.
-        return subprocess.Popen(self._command, start_new_session=True)
+        # Its own session: a terminal's Ctrl-C reaches the API, which then decides what workers get;
+        # and a parent-death signal, so that workers never outlive a serve that was killed outright.
+        return subprocess.Popen(self._command, start_new_session=True, preexec_fn=_term_on_parent_death)
 
     def _watch(self) -> None:
         while not self._stopping.is_set():
@@ -65,7 +68,9 @@ class WorkerTree:
 
 
 class _Server(uvicorn.Server):
-    """Remembers which signal stopped it, to pass the same one on to the workers."""
+    """Remembers which signal stopped it, to pass the same one on to the workers. Unlike uvicorn's
+    own, it does not re-raise the signal once stopped: that would kill ``serve`` before it had
+    stopped its workers."""
 
     stop_signal: int = signal.SIGTERM
 
@@ -73,31 +78,36 @@ class _Server(uvicorn.Server):
         self.stop_signal = sig
         super().handle_exit(sig, frame)
 
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
-def _prepare_metrics_dir(path: Path) -> None:
-    """Multiprocess metrics (the API's /metrics shows what the workers measured): prometheus_client
-    picks its storage when first imported, so the directory is exported before that happens."""
-    if "prometheus_client" in sys.modules:
-        raise RuntimeError("prometheus_client was imported before serve could enable multiprocess metrics")
-    shutil.rmtree(path, ignore_errors=True)  # samples of an earlier run would be counted again
-    path.mkdir(parents=True)
-    os.environ[MULTIPROC_ENV] = str(path.resolve())
+
+def _term_on_parent_death() -> None:
+    """Linux ``prctl(PR_SET_PDEATHSIG, SIGTERM)`` in the child; a no-op elsewhere."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 PortOption = Annotated[int, typer.Option("--port", help="TCP port.")]
 WorkersOption = Annotated[
     int | None,
-    typer.Option(
-        "--workers", min=0, help="Embedded workers (default: BGR_WORKERS, else fit the machine)."
-    ),
+    typer.Option("--workers", min=0, help="Embedded workers (default: BGR_WORKERS, else fit the machine)."),
 ]
 
 
 @app.command("serve")
 def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000, workers: WorkersOption = None) -> None:
     """Serve the HTTP API and run embedded workers, with state under ./var by default."""
-    _prepare_metrics_dir(METRICS_DIR)
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before serve could enable multiprocess metrics")
+    prepare_metrics(METRICS_DIR)  # before anything imports the metrics module
     from bgremover.api.app import create_app
     from bgremover.ledger.sql import SqlJobLedger
     from bgremover.observability.logging import configure_logging
