@@ -63,6 +63,8 @@ def run_workers(settings: Settings, workers: int | None = None) -> None:
     """Migrate the ledger, lower this process's priority (the workers inherit it), run until a signal."""
     count = workers or settings.workers or default_worker_count()
     SqlJobLedger.from_url(settings.database_url, migrate=True).close()
+    # Share the cores between the workers instead of each ONNX session taking all of them.
+    os.environ.setdefault("BGR_ORT_THREADS", str(max(1, len(os.sched_getaffinity(0)) // count)))
     os.nice(WORKER_NICENESS)
     log.info("workers_starting", workers=count, queue=settings.queue_url.split("://", 1)[0])
     build_consumer(settings, count).run()
