@@ -1,0 +1,85 @@
+"""A real distributed deployment per fault test: PostgreSQL (a fresh database), a private Redis, S3
+(moto), ``bg-remover worker`` processes, and the API in-process on the same URLs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cluster import TENANT, Cluster, PrivateRedis
+from fastapi.testclient import TestClient
+
+from backends import S3Server, free_port
+from bgremover.api import create_app
+from bgremover.settings import Settings
+from bgremover.wiring import build_services
+
+# Short leases and a fast reaper so that recovery takes seconds; generous attempts because two shared
+# cores under load can stall a healthy worker past a short lease now and then.
+FAST_RECOVERY = {
+    "BGR_LEASE_S": "5",
+    "BGR_REAPER_INTERVAL_S": "1",
+    "BGR_RETRY_BACKOFF_S": "0.5",
+    "BGR_QUEUED_GRACE_S": "5",
+    "BGR_JOB_MAX_ATTEMPTS": "6",
+    "BGR_SHUTDOWN_GRACE_S": "2",
+}
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(free_port(), tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def cluster(
+    tmp_path: Path,
+    postgres_url: str,
+    private_redis: PrivateRedis,
+    s3: S3Server,
+    model_dir: Path,
+    shared_data: Path,
+) -> Iterator[Cluster]:
+    settings = Settings(
+        database_url=postgres_url,
+        queue_url=private_redis.url,
+        storage_url=f"s3://{s3.create_bucket()}/bgr",
+        s3_endpoint_url=s3.endpoint_url,
+        model_dir=model_dir,
+        enqueue_timeout_s=5.0,
+    )
+    env = {
+        **os.environ,
+        **FAST_RECOVERY,
+        "BGR_CONFIG_FILE": str(tmp_path / "no-config.toml"),
+        "BGR_DATABASE_URL": settings.database_url,
+        "BGR_QUEUE_URL": settings.queue_url,
+        "BGR_STORAGE_URL": settings.storage_url,
+        "BGR_S3_ENDPOINT_URL": s3.endpoint_url,
+        "BGR_MODEL_DIR": str(model_dir),
+    }
+    services = build_services(settings)
+    photos = sorted((shared_data / "sod300" / "images").glob("*.jpg"))
+    client = TestClient(create_app(services, settings))
+
+    def submit(images: int) -> str:
+        files = [("images", (p.name, p.read_bytes(), "image/jpeg")) for p in photos[:images]]
+        response = client.post(
+            "/v1/group-images",
+            files=files,
+            data={"remove_background": "true"},
+            headers={"X-Tenant-ID": TENANT},
+        )
+        assert response.status_code == 202, response.text
+        return str(response.json()["jobId"])
+
+    deployment = Cluster(services, env, tmp_path, submit)
+    yield deployment
+    deployment.close()
+    client.close()
+    services.close()
