@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server import Server, running_server
+from e2e_server import Server, running_server
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from server import running_server, wait_for_job
+from e2e_server import running_server, wait_for_job
 
 from bgremover.ledger import JobStatus
 from bgremover.ledger.sql import SqlJobLedger

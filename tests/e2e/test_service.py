@@ -8,8 +8,8 @@ import time
 import uuid
 
 import numpy as np
+from e2e_server import Server, wait_for_job
 from PIL import Image
-from server import Server, wait_for_job
 
 
 def upload(files: list[tuple[str, bytes]]) -> list[tuple[str, tuple[str, bytes, str]]]:

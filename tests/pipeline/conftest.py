@@ -1,61 +1,16 @@
-"""A worker's pipeline in-process on the real adapters (SQLite ledger, local blobs, file-tree
-parameters) and the real models; jobs are created the way the API creates them."""
+"""Fixtures: the pipeline on real adapters and the real models (see ``pipeline_support``)."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pipeline_support import Bench
 
 from bgremover.blobs.local import LocalBlobStore
-from bgremover.ledger import JobType, NewImage, NewJob
 from bgremover.ledger.sql import SqlJobLedger
-from bgremover.params import TenantConfigCache, config_key
-from bgremover.params.local import LocalParameterStore
-from bgremover.pipeline import JobRunner
 from bgremover.pipeline.engines import Engines
-from bgremover.pipeline.runner import RunnerLimits
-
-
-@dataclass
-class Bench:
-    ledger: SqlJobLedger
-    blobs: LocalBlobStore
-    params_root: Path
-    engines: Engines
-
-    def submit(
-        self, job_type: JobType, files: list[tuple[str, bytes]], tenant: str = "acme", **options: object
-    ) -> str:
-        job_id = uuid.uuid4().hex
-        images = []
-        for position, (name, data) in enumerate(files, start=1):
-            key = f"{tenant}/jobs/{job_id}/images/img-{position:04d}/original"
-            self.blobs.put(key, data)
-            images.append(NewImage(f"img-{position:04d}", name, key, "image/jpeg", len(data)))
-        new = NewJob(job_id, tenant, job_type, images, options=dict(options), request_id="req-test")
-        self.ledger.create_job(new)
-        return job_id
-
-    def configure(self, tenant: str, config: dict[str, object] | str) -> None:
-        path = self.params_root / config_key("dev", tenant).lstrip("/")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(config if isinstance(config, str) else json.dumps(config))
-
-    def runner(self, **limits: float) -> JobRunner:
-        configs = TenantConfigCache(LocalParameterStore(self.params_root), stage="dev", max_age_s=0)
-        return JobRunner(
-            ledger=self.ledger,
-            blobs=self.blobs,
-            configs=configs,
-            engines=self.engines,
-            owner=f"test-{uuid.uuid4().hex[:6]}",
-            limits=RunnerLimits(**limits),  # type: ignore[arg-type]
-        )
 
 
 @pytest.fixture(scope="session")

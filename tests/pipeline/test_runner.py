@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from pipeline_support import Bench
 
 from bgremover.ledger import ImageStatus, JobStatus, JobType
-from conftest import Bench
 
 
 def product(shared_data: Path, n: int) -> bytes:

@@ -10,9 +10,7 @@ from bgremover.cli.app import app
 
 WorkersOption = Annotated[
     int | None,
-    typer.Option(
-        "--workers", min=1, help="Worker processes (default: BGR_WORKERS, else fit the machine)."
-    ),
+    typer.Option("--workers", min=1, help="Worker processes (default: BGR_WORKERS, else fit the machine)."),
 ]
 
 
