@@ -12,9 +12,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import Any
 
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey, Task
+from huey.storage import SqliteStorage
 from redis import ConnectionPool
 
 from bgremover.queue.base import EnqueueError
@@ -24,12 +26,30 @@ QUEUE_NAME = "bgremover"
 _BACKEND_TIMEOUT_S = 5.0  # sqlite busy timeout / redis socket timeouts, below the enqueue bound
 
 
+class _WalNormalSyncStorage(SqliteStorage):
+    """WAL with ``synchronous=NORMAL``: a commit no longer waits for an fsync (8 ms -> 0.04 ms per
+    enqueue here, and commits serialise on the write lock, so this bounds submit latency under
+    concurrency). The database cannot be corrupted; a power loss may drop the latest messages, which
+    the reaper re-enqueues from the ledger, the source of truth."""
+
+    def _create_connection(self) -> Any:
+        connection = super()._create_connection()
+        connection.execute("pragma synchronous=1")
+        return connection
+
+
 def huey_from_url(url: str, *, name: str = QUEUE_NAME) -> Huey:
     """A Huey without result storage (results live in the ledger)."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name, filename=str(path), results=False, timeout=_BACKEND_TIMEOUT_S)
+        return SqliteHuey(
+            name,
+            filename=str(path),
+            results=False,
+            timeout=_BACKEND_TIMEOUT_S,
+            storage_class=_WalNormalSyncStorage,
+        )
     if url.startswith(("redis://", "rediss://", "unix://")):
         pool = ConnectionPool.from_url(
             url, socket_timeout=_BACKEND_TIMEOUT_S, socket_connect_timeout=_BACKEND_TIMEOUT_S
