@@ -117,9 +117,10 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000, workers: Work
 
     settings = get_settings()
     configure_logging("api")
-    count = workers if workers is not None else (settings.workers or default_worker_count())
+    if workers is None:
+        workers = settings.workers if settings.workers is not None else default_worker_count()
     SqlJobLedger.from_url(settings.database_url, migrate=True).close()  # once, before any worker
-    tree = WorkerTree(count, settings.shutdown_grace_s) if count else None
+    tree = WorkerTree(workers, settings.shutdown_grace_s) if workers else None
     services = build_services(settings, migrate=False)
     server = _Server(uvicorn.Config(create_app(services, settings), host=host, port=port, log_config=None))
     try:
