@@ -64,3 +64,9 @@ def test_exceptions_are_rendered_inside_the_json_line(log_stream):
         get_logger().exception("failed")
     [line] = lines(log_stream)
     assert "ValueError: bad pixel" in line["exception"]
+
+
+def test_uvicorn_access_lines_are_left_to_the_api_access_line(log_stream):
+    logging.getLogger("uvicorn.access").info('127.0.0.1 - "GET / HTTP/1.1" 200')
+    logging.getLogger("uvicorn.error").info("Started server process")
+    assert [line["event"] for line in lines(log_stream)] == ["Started server process"]

@@ -69,7 +69,7 @@ def test_multiprocess_mode_merges_worker_processes_and_drops_dead_live_gauges(tm
 
 
 def test_prepare_metrics_starts_empty_and_exports_the_env(tmp_path: Path, monkeypatch):
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    monkeypatch.setenv(MULTIPROC_ENV, "to-be-replaced")  # recorded, so the variable is restored after
     target = tmp_path / "prom"
     target.mkdir()
     (target / "counter_1.db").write_bytes(b"stale")

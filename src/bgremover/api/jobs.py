@@ -75,9 +75,7 @@ def _chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
 
 
 @router.get("/v1/jobs/{job_id}/images/{image_id}/{kind}", name="get_image_blob")
-async def get_image_blob(
-    job_id: str, image_id: str, kind: str, ctx: Context, tenant: Tenant
-) -> Response:
+async def get_image_blob(job_id: str, image_id: str, kind: str, ctx: Context, tenant: Tenant) -> Response:
     """Stream an original or an output of one image, without loading it whole."""
     if kind != "original" and kind not in OUTPUT_KINDS:
         raise _not_found(f"image kind {kind!r} (original, {', '.join(OUTPUT_KINDS)})")

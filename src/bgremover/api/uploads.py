@@ -16,7 +16,6 @@ import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
 
 from fastapi import Request
@@ -73,7 +72,7 @@ def _too_large(detail: str, **extensions: Any) -> ProblemError:
 def _safe_filename(raw: str | None, position: int) -> str:
     """The client's file name as metadata only (never part of a storage key): its last path
     component, trimmed; a placeholder when there is none."""
-    name = PureWindowsPath(PurePosixPath(raw or "").name).name.strip()
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
     return name[:_MAX_FILENAME] or f"image-{position + 1}"
 
 

@@ -71,6 +71,9 @@ def configure_logging(process: str, level: str | int = "INFO", stream: Any = Non
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # The API writes its own access line (bgremover.api.access: route template, status, ms, ids);
+    # uvicorn's would repeat it without them.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
