@@ -74,3 +74,17 @@ def test_real_product_photos_from_the_evaluation_set(client, services, shared_da
     assert response.status_code == 202
     assert services.ledger.get_job("default", response.json()["jobId"]).progress_total == 20
     assert count_jobs(services) == 1
+
+
+def test_empty_form_fields_mean_unset(client, services):
+    fields = {"max_size": "", "bg_color": "", "format": "webp"}
+    response = client.post("/v1/remove-background", files=images_part(png_bytes()), data=fields)
+    assert response.status_code == 202, response.text
+    options = services.ledger.get_job("default", response.json()["jobId"]).options
+    assert options["max_size"] is None and options["bg_color"] is None and options["format"] == "webp"
+
+
+def test_windows_style_client_paths_keep_only_the_file_name(client, services):
+    files = [("images", ("C:\\Users\\me\\shoe.png", png_bytes(), "image/png"))]
+    job_id = client.post("/v1/group-images", files=files).json()["jobId"]
+    assert [i.filename for i in services.ledger.list_images("default", job_id)] == ["shoe.png"]

@@ -153,7 +153,7 @@ async def _read_multipart(request: Request, settings: Settings) -> Submission:
                 uploads.append(value)
             elif name in options:
                 raise ProblemError(400, "duplicate-field", f"option {name!r} is given more than once")
-            else:
+            elif value.strip():  # an empty form field means "not set", as HTML forms send them
                 options[name] = value
         _check_count(len(uploads), settings)
         staged = [
