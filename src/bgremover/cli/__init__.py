@@ -3,6 +3,7 @@
 
 from bgremover.cli import group as _group  # noqa: F401  (registers `group`)
 from bgremover.cli import models as _models  # noqa: F401  (registers `models`)
+from bgremover.cli import remove as _remove  # noqa: F401  (registers `remove`)
 from bgremover.cli import serve as _serve  # noqa: F401  (registers `serve`)
 from bgremover.cli import worker as _worker  # noqa: F401  (registers `worker`)
 from bgremover.cli.app import app

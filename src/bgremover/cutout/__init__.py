@@ -9,14 +9,14 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bgremover.cutout.compose import compose
+    from bgremover.cutout.composition import compose
     from bgremover.cutout.engine import CutoutEngine
     from bgremover.cutout.options import CutoutOptions
 
 _EXPORTS = {
     "CutoutEngine": "bgremover.cutout.engine",
     "CutoutOptions": "bgremover.cutout.options",
-    "compose": "bgremover.cutout.compose",
+    "compose": "bgremover.cutout.composition",
 }
 __all__ = ["CutoutEngine", "CutoutOptions", "compose"]
 

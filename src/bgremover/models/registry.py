@@ -47,7 +47,8 @@ class ModelSpec:
     """Everything needed to obtain, check and feed one model.
 
     ``mean``/``std`` apply after scaling pixels to 0..1: by the image's own maximum when
-    ``scale_by_max`` (rembg's U^2-Net convention), else by 255. ``convert`` (``"module:function"``,
+    ``scale_by_max`` (rembg's U^2-Net convention), else by 255. ``family`` picks the cut-out session
+    class that interprets the output (embedding models ignore it). ``convert`` (``"module:function"``,
     imported only when a fetch runs it, or a callable) turns the checked source file into the stored
     file: ``convert(src_path, dst_path)``."""
 
@@ -61,6 +62,7 @@ class ModelSpec:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     scale_by_max: bool = False
+    family: str = "u2net"
     convert: str | Callable[[Path, Path], None] | None = None
     licence: str = ""
     builtin: bool = field(default=False, compare=False)
@@ -154,6 +156,7 @@ def register_model(
     mean: tuple[float, float, float] = IMAGENET_MEAN,
     std: tuple[float, float, float] = IMAGENET_STD,
     scale_by_max: bool = True,
+    family: str = "u2net",
 ) -> ModelSpec:
     """Record a user's ONNX model (a local path or an http(s) URL) and its checksum.
 
@@ -175,6 +178,7 @@ def register_model(
         mean=mean,
         std=std,
         scale_by_max=scale_by_max,
+        family=family,
     )
     root = resolve_model_dir(model_dir)
     root.mkdir(parents=True, exist_ok=True)

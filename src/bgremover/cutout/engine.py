@@ -1,0 +1,102 @@
+"""Mask prediction: one model pass on the whole photo, then, for small subjects, a second pass on the
+subject's neighbourhood so that a 320x320 network sees it at a higher effective resolution."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from bgremover.cutout.sessions import SegmentationSession, open_session
+from bgremover.models.fetch import model_path
+from bgremover.models.registry import DEFAULT_CUTOUT_MODEL, get_model, resolve_model_dir
+
+
+@dataclass(frozen=True)
+class SecondPass:
+    """When and how to look again. ``max_area`` is the largest box (fraction of the photo) that gets
+    a second pass; ``padding`` widens the box by that fraction of its longer side for context."""
+
+    enabled: bool = False
+    max_area: float = 0.25
+    padding: float = 0.2
+    threshold: float = 0.5
+
+
+def subject_box(prob: np.ndarray, threshold: float) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of the pixels above ``threshold``, exclusive end; None when there are none."""
+    ys, xs = np.nonzero(prob > threshold)
+    if xs.size == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+class CutoutEngine:
+    """Predicts 8-bit foreground masks with one shared ONNX session per model and process."""
+
+    def __init__(self, session: SegmentationSession, second_pass: SecondPass | None = None) -> None:
+        self.session = session
+        self.second_pass = second_pass or SecondPass()
+
+    @classmethod
+    def from_settings(
+        cls, model_name: str | None = None, model_dir: str | os.PathLike[str] | None = None
+    ) -> CutoutEngine:
+        """The process's engine for ``model_name`` (default u2netp) in ``model_dir`` (default
+        ``BGR_MODEL_DIR``); the model must have been fetched. Cached: callers may call it per image."""
+        return _engine(model_name or DEFAULT_CUTOUT_MODEL, resolve_model_dir(model_dir).resolve())
+
+    def with_second_pass(self, second_pass: SecondPass) -> CutoutEngine:
+        """The same shared session with other second-pass settings."""
+        return CutoutEngine(self.session, second_pass)
+
+    def predict_mask(self, image: Image.Image) -> np.ndarray:
+        """uint8 mask, height x width of ``image``: 0 background .. 255 foreground."""
+        return to_uint8(self.predict_probability(image.convert("RGB") if image.mode != "RGB" else image))
+
+    def predict_probability(self, image: Image.Image) -> np.ndarray:
+        """float32 foreground probability at the size of the RGB ``image``."""
+        prob = resize_map(self.session.predict(image), image.width, image.height)
+        box = self._second_pass_box(prob)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            prob[y0:y1, x0:x1] = resize_map(self.session.predict(image.crop(box)), x1 - x0, y1 - y0)
+        return prob
+
+    def _second_pass_box(self, prob: np.ndarray) -> tuple[int, int, int, int] | None:
+        options = self.second_pass
+        if not options.enabled:
+            return None
+        box = subject_box(prob, options.threshold)
+        if box is None:
+            return None
+        height, width = prob.shape
+        x0, y0, x1, y1 = box
+        if (x1 - x0) * (y1 - y0) > options.max_area * width * height:
+            return None
+        pad = round(options.padding * max(x1 - x0, y1 - y0))
+        return max(0, x0 - pad), max(0, y0 - pad), min(width, x1 + pad), min(height, y1 + pad)
+
+
+def resize_map(prob: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A probability map to another size; bilinear is smooth and exact enough for a soft mask."""
+    if prob.shape == (height, width):
+        return prob
+    return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def to_uint8(prob: np.ndarray) -> np.ndarray:
+    return np.clip(prob * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+@lru_cache(maxsize=8)
+def _engine(model_name: str, model_dir: Path) -> CutoutEngine:
+    spec = get_model(model_name, model_dir)
+    if spec.kind != "segmentation":
+        raise ValueError(f"model {model_name!r} is an {spec.kind} model, not a cut-out model")
+    return CutoutEngine(open_session(spec, model_path(model_name, model_dir)))

@@ -1,0 +1,1 @@
+"""Image decoding, encoding and resizing shared by the CLI, the pipeline and the API."""

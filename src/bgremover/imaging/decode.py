@@ -1,0 +1,169 @@
+"""Decoding that users can trust: one function every entry point (CLI, API, workers) goes through.
+
+Whatever arrives, the caller gets an 8-bit RGB or RGBA image in sRGB, the right way up, or an
+:class:`ImageDecodeError` whose ``code`` says precisely what was wrong. The pixel limit is checked on
+the header, before any pixel is decoded, so a decompression bomb costs nothing."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+_SRGB = ImageCms.createProfile("sRGB")
+_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"WEBP", 8, "image/webp"),
+    (b"BM", 0, "image/bmp"),
+    (b"II*\x00", 0, "image/tiff"),
+    (b"MM\x00*", 0, "image/tiff"),
+    (b"ftypavif", 4, "image/avif"),
+    (b"ftypavis", 4, "image/avif"),
+    (b"ftypheic", 4, "image/heic"),
+    (b"ftypheix", 4, "image/heic"),
+    (b"ftypmif1", 4, "image/heif"),
+    (b"\x00\x00\x01\x00", 0, "image/x-icon"),
+)
+
+
+class ImageDecodeError(ValueError):
+    """A file that cannot become an image. ``code`` is one of ``empty``, ``not-an-image``,
+    ``unsupported-format``, ``truncated``, ``corrupt``, ``too-many-pixels``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def sniff_image_type(head: bytes) -> str | None:
+    """The MIME type named by the file's magic bytes (the first 16 bytes suffice), or None."""
+    for magic, offset, mime in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return mime
+    return None
+
+
+def _read(source: bytes | os.PathLike[str] | str | BinaryIO) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as fh:  # noqa: PTH123  (str or PathLike alike)
+            return fh.read()
+    return source.read()
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    mime = sniff_image_type(data[:16])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError("too-many-pixels", f"image declares too many pixels: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        if mime is None:
+            raise ImageDecodeError("not-an-image", "not an image (no known image signature)") from exc
+        raise ImageDecodeError("unsupported-format", f"{mime} could not be decoded by this server") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise _load_error(exc, mime) from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            "too-many-pixels",
+            f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,}",
+        )
+    if width == 0 or height == 0:
+        raise ImageDecodeError("corrupt", f"image declares an empty size {width}x{height}")
+    return image
+
+
+def _load_error(exc: BaseException, mime: str | None) -> ImageDecodeError:
+    kind = mime or "image"
+    if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
+        return ImageDecodeError("truncated", f"{kind} is truncated: the file ends before the image data does")
+    return ImageDecodeError("corrupt", f"{kind} is corrupt: {exc}")
+
+
+def _is_srgb(profile: ImageCms.ImageCmsProfile) -> bool:
+    return ImageCms.getProfileDescription(profile).strip().lower().startswith("srgb")
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Convert through the embedded ICC profile (wide-gamut phone photos, CMYK print files); an sRGB
+    profile is skipped, since the conversion would be an expensive identity."""
+    icc = image.info.get("icc_profile")
+    if not icc:
+        return image
+    alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
+    base = image.convert(image.mode[:-1]) if alpha is not None else image
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if _is_srgb(profile):
+            return image
+        converted = ImageCms.profileToProfile(base, profile, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image  # a broken profile must not lose the photo: keep the device values
+    if alpha is not None:
+        converted.putalpha(alpha)
+    return converted
+
+
+def _high_depth_to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit and float greyscale: scale to 8 bits (Pillow's convert("L") would clip, not scale)."""
+    values = np.asarray(image)
+    if image.mode == "F":
+        top = 1.0 if float(values.max(initial=0.0)) <= 1.0 else 255.0
+        scaled = np.clip(values / top * 255.0, 0, 255)
+    else:
+        scaled = np.clip(values.astype(np.float32) / 257.0, 0, 255)
+    return Image.fromarray(np.rint(scaled).astype(np.uint8), "L")
+
+
+def _to_base_mode(image: Image.Image) -> Image.Image:
+    """Reduce Pillow's many modes to L, LA, RGB, RGBA or CMYK, keeping transparency."""
+    if image.mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
+        return image
+    if image.mode.startswith("I") or image.mode == "F":
+        return _high_depth_to_8bit(image)
+    has_alpha = image.mode in ("PA", "La", "RGBa") or "transparency" in image.info
+    if image.mode in ("1", "P", "PA") and not has_alpha:
+        return image.convert("RGB" if image.mode != "1" else "L")
+    return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def decode_image(
+    source: bytes | os.PathLike[str] | str | BinaryIO,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
+) -> Image.Image:
+    """Bytes, a path or a binary file to an RGB/RGBA sRGB image with EXIF orientation applied.
+
+    ``min_side``: the caller will downscale to about this long side anyway (thumbnails), so a JPEG may
+    be decoded at 1/2, 1/4 or 1/8 scale by libjpeg (draft mode) as long as both sides stay at least
+    this large; several times faster on camera photos."""
+    data = _read(source)
+    if not data:
+        raise ImageDecodeError("empty", "the file is empty (0 bytes)")
+    image = _open(data, max_pixels)
+    if min_side is not None and image.format == "JPEG":
+        image.draft(None, (min_side, min_side))
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        image = _to_srgb(_to_base_mode(image))
+        return (
+            image if image.mode in ("RGB", "RGBA") else image.convert("RGBA" if image.mode == "LA" else "RGB")
+        )
+    except ImageDecodeError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise _load_error(exc, sniff_image_type(data[:16])) from exc
