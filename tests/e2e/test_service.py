@@ -8,6 +8,7 @@ import time
 import uuid
 
 import numpy as np
+import psutil
 from e2e_server import Server, wait_for_job
 from PIL import Image
 
@@ -116,3 +117,21 @@ def test_idempotency_key_returns_the_first_job_and_rejects_another_body(
         with server.client("globex") as globex:  # keys are scoped to the tenant
             theirs = globex.post("/v1/remove-background", files=upload([("c.jpg", photos["c"])]), headers=key)
             assert theirs.status_code == 202 and theirs.json()["jobId"] != first.json()["jobId"]
+
+
+def test_workers_run_below_the_api_priority_and_report_metrics_through_it(
+    server: Server, photos: dict[str, bytes]
+) -> None:
+    with server.client() as client:
+        job_id = client.post("/v1/remove-background", files=upload([("a.jpg", photos["a"])])).json()["jobId"]
+        assert wait_for_job(client, job_id)["status"] == "succeeded"  # the workers are up by now
+        metrics = client.get("/metrics").text
+    api = psutil.Process(server.process.pid)
+    workers = [p for p in api.children(recursive=True) if "worker" in p.cmdline()]
+    assert len(workers) >= 2, "serve started no worker tree (consumer + process workers)"
+    assert api.nice() == 0
+    assert all(worker.nice() >= 10 for worker in workers)
+    # Counted in a worker process, exposed by the API's /metrics (multiprocess collection).
+    succeeded = [line for line in metrics.splitlines() if line.startswith("bgr_images_processed_total{")]
+    assert any('status="succeeded"' in line and float(line.split()[-1]) >= 1 for line in succeeded), succeeded
+    assert any(line.startswith("bgr_stage_duration_seconds_count{") for line in metrics.splitlines())
