@@ -105,7 +105,8 @@ class JobRunner:
                 cutout_model=config.cutout_model,
                 threshold=threshold,
             )
-            result = work.run()
+            with lease:  # renewed in the background while the work runs
+                result = work.run()
         except JobTimeLimitError as exc:
             self._fail(job, 504, "job-time-limit", str(exc), self._current_stage(job))
             return
