@@ -56,7 +56,7 @@ def expand_inputs(inputs: list[Path]) -> Iterator[Path]:
 
 
 def _error(path: Path, code: str, message: str) -> dict[str, str]:
-    err.print(f"[red]error[/red] {path}: {message}", highlight=False)
+    err.print(f"[red]error[/red] {path}: {message}", highlight=False, soft_wrap=True)
     return {"file": str(path), "code": code, "error": message}
 
 

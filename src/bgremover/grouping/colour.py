@@ -2,7 +2,8 @@
 
 An ImageNet network is trained to ignore colour shifts (a red and a blue bottle are both "bottle"),
 but for grouping product photos colour is often the only difference between two products. The
-descriptor is a hue x saturation x value histogram of the foreground pixels, weighted by the mask,
+descriptor is a hue x saturation x value histogram of the foreground pixels, weighted by the mask
+and softly binned,
 square-rooted (Hellinger) so that a dominant colour does not drown the rest, and L2-normalised so that
 its dot products are cosine similarities like the embedding's.
 """
@@ -18,16 +19,35 @@ HUE_BINS, SAT_BINS, VAL_BINS = 12, 4, 4
 COLOUR_DIM = HUE_BINS * SAT_BINS * VAL_BINS
 
 
+def _soft_bins(values: np.ndarray, bins: int, circular: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each 0..255 value split linearly between its two nearest bin centres, so that a small change of
+    light moves weight gradually instead of flipping a whole bin (hue wraps around, the others clamp)."""
+    position = values * (bins / 256.0) - 0.5
+    low = np.floor(position)
+    frac = position - low
+    low, high = low.astype(np.int64), low.astype(np.int64) + 1
+    if circular:
+        low, high = low % bins, high % bins
+    else:
+        low, high = np.clip(low, 0, bins - 1), np.clip(high, 0, bins - 1)
+    return [low, high], [1.0 - frac, frac]
+
+
 def colour_histogram(view: SubjectView) -> np.ndarray:
     """Hellinger-normalised HSV histogram (``COLOUR_DIM`` floats, unit length) of the view's subject."""
-    hsv = cv2.cvtColor(view.pixels, cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3).astype(np.int32)
-    bins = (
-        (hsv[:, 0] * HUE_BINS >> 8) * SAT_BINS * VAL_BINS
-        + (hsv[:, 1] * SAT_BINS >> 8) * VAL_BINS
-        + (hsv[:, 2] * VAL_BINS >> 8)
-    )
-    weights = view.alpha.reshape(-1).astype(np.float64)
+    # Every other pixel: a colour distribution needs no more, and this is the descriptor's hot loop.
+    hsv = cv2.cvtColor(view.pixels[::2, ::2], cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3).astype(np.float64)
+    weights = view.alpha[::2, ::2].reshape(-1).astype(np.float64)
     if weights.sum() <= 0:
         weights = np.ones_like(weights)
-    histogram = np.sqrt(np.bincount(bins, weights=weights, minlength=COLOUR_DIM))
+    hue_idx, hue_w = _soft_bins(hsv[:, 0], HUE_BINS, circular=True)
+    sat_idx, sat_w = _soft_bins(hsv[:, 1], SAT_BINS, circular=False)
+    val_idx, val_w = _soft_bins(hsv[:, 2], VAL_BINS, circular=False)
+    histogram = np.zeros(COLOUR_DIM)
+    for h, hw in zip(hue_idx, hue_w, strict=True):
+        for s, sw in zip(sat_idx, sat_w, strict=True):
+            for v, vw in zip(val_idx, val_w, strict=True):
+                bins = (h * SAT_BINS + s) * VAL_BINS + v
+                histogram += np.bincount(bins, weights=weights * hw * sw * vw, minlength=COLOUR_DIM)
+    histogram = np.sqrt(histogram)
     return (histogram / np.linalg.norm(histogram)).astype(np.float32)

@@ -1,0 +1,215 @@
+"""Grouping quality and speed: this engine against simpler recipes and a perceptual-hash baseline.
+
+    .venv/bin/python bench/grouping_quality.py [--fashion N] [--model-dir DIR]
+
+One run, on ../shared/data:
+- grocery_val: the 296 shop photos, and again with the 81 iconic shots added; adjusted Rand index of
+  each method's groups against ``fine_id``;
+- sod300 near-duplicates (bench/near_duplicates.py): the same objects cropped, mirrored, degraded and
+  moved to new backgrounds, plus hue-rotated colourways that must stay apart; ARI against the objects;
+- fashion_products (the first N): distinct products on one white background; the share of photos
+  wrongly put in a group with another (lower is better; no ARI, since the truth is all singletons).
+
+Methods (each row also shows its score at its own best threshold, an upper bound no default promises):
+- engine: cut-out -> subject view -> EfficientNet-Lite0 + subject colour histogram -> average linkage
+  at the default threshold (the product default);
+- engine, HDBSCAN: the same descriptors, HDBSCAN with the default threshold as a ceiling;
+- subject embedding only: the engine without the colour histogram;
+- whole image, no cut-out: EfficientNet-Lite0 on the whole photo, no colour;
+- colour histogram only: of the whole photo;
+- pHash (imagededup): 32x32 grey, DCT, 8x8 low frequencies against their median, 64 bits, Hamming
+  distance <= 10, connected components.
+
+Images per second cover each method's own work on decoded images (the engine's includes the cut-out
+model, whose masks are computed once per photo); decoding is shared and reported once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy.fft import dctn
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from sklearn.metrics import adjusted_rand_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bgremover.cutout import CutoutEngine
+from bgremover.grouping import DEFAULT_THRESHOLD, Group, GroupingConfig, GroupingEngine, cluster
+from bgremover.grouping.colour import colour_histogram
+from bgremover.grouping.embedder import Embedder
+from bgremover.grouping.subject import subject_view
+from bgremover.models.fetch import fetch_models
+from near_duplicates import build as build_near_duplicates
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PHASH_MAX_DISTANCE = 10
+SWEEP = (0.1, 0.15, 0.2, 0.225, 0.25, 0.275, 0.3, 0.35, 0.4)
+
+
+@dataclass
+class Dataset:
+    name: str
+    keys: list[str]  # stable per photo across datasets, so that cut-out masks are computed once
+    images: list[Image.Image]
+    labels: np.ndarray | None  # None: every image is a distinct product
+
+
+def load_grocery(with_iconic: bool) -> Dataset:
+    root = SHARED_DATA / "grocery_val"
+    rows = [r for r in csv.DictReader((root / "manifest.csv").open()) if with_iconic or r["split"] == "val"]
+    images = [Image.open(root / r["path"]).convert("RGB") for r in rows]
+    name = "grocery_val+iconic" if with_iconic else "grocery_val"
+    labels = np.array([int(r["fine_id"]) for r in rows])
+    return Dataset(f"{name} ({len(rows)})", [r["path"] for r in rows], images, labels)
+
+
+def load_near_duplicates() -> Dataset:
+    samples = build_near_duplicates()
+    names, images = [s.name for s in samples], [s.image for s in samples]
+    return Dataset(f"sod300 near-dups ({len(samples)})", names, images, np.array([s.label for s in samples]))
+
+
+def load_fashion(count: int) -> Dataset:
+    files = sorted((SHARED_DATA / "fashion_products").glob("*.jpg"))[:count]
+    images = [Image.open(f).convert("RGB") for f in files]
+    return Dataset(f"fashion distinct ({len(files)})", [f.name for f in files], images, None)
+
+
+def group_labels(groups: list[Group], count: int) -> np.ndarray:
+    labels = np.empty(count, np.int64)
+    for number, group in enumerate(groups):
+        labels[list(group.members)] = number
+    return labels
+
+
+def phash(image: Image.Image) -> np.ndarray:
+    """64-bit pHash as imagededup computes it."""
+    grey = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.LANCZOS), np.float64)
+    low = dctn(grey, norm="ortho")[:8, :8].ravel()
+    return low >= np.median(low[1:])
+
+
+def phash_labels(images: list[Image.Image]) -> np.ndarray:
+    bits = np.stack([phash(im) for im in images]).astype(np.uint8)
+    hamming = (bits[:, None, :] != bits[None, :, :]).sum(axis=2)
+    rows, cols = np.nonzero(hamming <= PHASH_MAX_DISTANCE)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(images), len(images)))
+    return connected_components(graph, directed=False)[1]
+
+
+def score(data: Dataset, labels: np.ndarray) -> float:
+    """ARI against the truth; for all-distinct sets, the share of photos wrongly grouped with another."""
+    if data.labels is not None:
+        return float(adjusted_rand_score(data.labels, labels))
+    sizes = np.bincount(labels)
+    return float(np.mean(sizes[labels] > 1))
+
+
+@dataclass
+class Method:
+    """A method's descriptors (None for pHash, which has its own grouping) and its own seconds."""
+
+    descriptors: np.ndarray | None
+    seconds: float
+    labels: np.ndarray
+
+
+class Bench:
+    """Runs every method on a dataset, reusing cut-out masks between methods and datasets."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self.masker = CutoutEngine.from_settings(model_dir=model_dir)
+        self.embedder = Embedder.from_model_dir(model_dir)
+        self.engine = GroupingEngine(self.embedder, None, GroupingConfig())
+        self.subject_only = GroupingEngine(self.embedder, None, GroupingConfig(colour_weight=0.0))
+        self.masks: dict[str, tuple[np.ndarray, float]] = {}
+
+    def _mask(self, key: str, image: Image.Image) -> tuple[np.ndarray, float]:
+        if key not in self.masks:
+            start = time.perf_counter()
+            mask = self.masker.predict_mask(image)
+            self.masks[key] = (mask, time.perf_counter() - start)
+        return self.masks[key]
+
+    def run(self, data: Dataset) -> dict[str, Method]:
+        masks = [self._mask(key, image) for key, image in zip(data.keys, data.images, strict=True)]
+        mask_seconds = sum(seconds for _, seconds in masks)
+        n = len(data.images)
+        start = time.perf_counter()
+        views = [self.engine.view(image, mask) for image, (mask, _) in zip(data.images, masks, strict=True)]
+        engine = self.engine.describe(views)
+        engine_seconds = time.perf_counter() - start + mask_seconds
+        methods = {
+            "engine": Method(engine, engine_seconds, group_labels(self.engine.cluster(engine), n)),
+            "engine, HDBSCAN": Method(
+                engine, engine_seconds, group_labels(cluster(engine, DEFAULT_THRESHOLD, "hdbscan"), n)
+            ),
+        }
+        start = time.perf_counter()
+        subject = self.subject_only.describe(views)
+        subject_seconds = time.perf_counter() - start + mask_seconds
+        methods["subject embedding only"] = Method(
+            subject, subject_seconds, group_labels(cluster(subject, DEFAULT_THRESHOLD), n)
+        )
+        start = time.perf_counter()
+        whole = self.subject_only.describe([subject_view(image) for image in data.images])
+        methods["whole image, no cut-out"] = Method(
+            whole, time.perf_counter() - start, group_labels(cluster(whole, DEFAULT_THRESHOLD), n)
+        )
+        start = time.perf_counter()
+        colour = np.stack([colour_histogram(subject_view(image)) for image in data.images])
+        methods["colour histogram only"] = Method(
+            colour, time.perf_counter() - start, group_labels(cluster(colour, DEFAULT_THRESHOLD), n)
+        )
+        start = time.perf_counter()
+        labels = phash_labels(data.images)
+        methods["pHash (imagededup)"] = Method(None, time.perf_counter() - start, labels)
+        return methods
+
+
+def best_over_sweep(data: Dataset, descriptors: np.ndarray | None) -> str:
+    """The method's score at its own best threshold: an upper bound no default can promise."""
+    if descriptors is None:
+        return ""
+    scores = [score(data, group_labels(cluster(descriptors, t), len(descriptors))) for t in SWEEP]
+    pick = int(np.argmin(scores) if data.labels is None else np.argmax(scores))
+    return f"(best {scores[pick]:.3f} at {SWEEP[pick]})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("BGR_MODEL_DIR", "var/models")))
+    parser.add_argument("--fashion", type=int, default=200, help="fashion_products photos to use (0: skip)")
+    args = parser.parse_args()
+    fetch_models(model_dir=args.model_dir)
+    bench = Bench(args.model_dir)
+    loaders = [lambda: load_grocery(False), lambda: load_grocery(True), load_near_duplicates]
+    if args.fashion:
+        loaders.append(lambda: load_fashion(args.fashion))
+    print(f"default threshold {DEFAULT_THRESHOLD}, {os.cpu_count()} CPUs")
+    for load in loaders:
+        start = time.perf_counter()
+        data = load()
+        decode_rate = len(data.images) / (time.perf_counter() - start)
+        methods = bench.run(data)
+        metric = "ARI" if data.labels is not None else "wrongly grouped"
+        print(f"\n{data.name}: {metric} at the default threshold; decoding {decode_rate:.0f} img/s")
+        phash_rate = len(data.images) / methods["pHash (imagededup)"].seconds
+        for name, method in methods.items():
+            rate = len(data.images) / method.seconds
+            best = best_over_sweep(data, method.descriptors)
+            speed = f"{rate:8.1f} img/s ({rate / phash_rate:.4f}x pHash)"
+            print(f"  {name:24} {score(data, method.labels):6.3f} {best:22} {speed}")
+
+
+if __name__ == "__main__":
+    main()
