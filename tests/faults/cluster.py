@@ -105,8 +105,13 @@ class Cluster:
     services: Services
     env: dict[str, str]
     workdir: Path
-    submit: Callable[[int], str]
+    submit_files: Callable[[list[tuple[str, bytes]]], str]
+    photos: list[Path]
     pools: list[WorkerPool] = field(default_factory=list)
+
+    def submit(self, images: int) -> str:
+        """A group-images job with cut-outs of the first ``images`` evaluation photos."""
+        return self.submit_files([(p.name, p.read_bytes()) for p in self.photos[:images]])
 
     def start_pool(self, workers: int = 1) -> WorkerPool:
         pool = WorkerPool(self.env, workers, self.workdir / f"worker-{len(self.pools)}.log")

@@ -67,18 +67,17 @@ def cluster(
     photos = sorted((shared_data / "sod300" / "images").glob("*.jpg"))
     client = TestClient(create_app(services, settings))
 
-    def submit(images: int) -> str:
-        files = [("images", (p.name, p.read_bytes(), "image/jpeg")) for p in photos[:images]]
+    def submit_files(named: list[tuple[str, bytes]]) -> str:
         response = client.post(
             "/v1/group-images",
-            files=files,
+            files=[("images", (name, data, "image/jpeg")) for name, data in named],
             data={"remove_background": "true"},
             headers={"X-Tenant-ID": TENANT},
         )
         assert response.status_code == 202, response.text
         return str(response.json()["jobId"])
 
-    deployment = Cluster(services, env, tmp_path, submit)
+    deployment = Cluster(services, env, tmp_path, submit_files, photos)
     yield deployment
     deployment.close()
     client.close()
