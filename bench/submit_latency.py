@@ -279,7 +279,9 @@ def main() -> None:
         )
         try:
             keep_workers_busy(service.url, jobs=2)
+            load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
             print(f"service: bg-remover serve --workers {args.workers}; busy jobs submitted first")
+            print(f"machine: {os.cpu_count()} CPUs, load average {load} (other processes share them)")
             after = run_matrix("async", service.url, payloads, [8, 32], async_requests)
         finally:
             service.stop()
