@@ -54,17 +54,20 @@ def test_a_locked_real_sqlite_queue_gives_503_fast(make_client, services, locked
     assert_refused_and_failed(response, services, time.perf_counter() - started, 0.5)
 
 
-def test_the_job_can_be_submitted_again_once_the_queue_is_back(make_client, services):
+def test_a_refused_submit_can_be_retried_with_the_same_idempotency_key(make_client, services):
     hanging = HangingDispatcher()
     refused = make_client(dataclasses.replace(services, dispatcher=hanging), enqueue_timeout_s=0.2)
     files = images_part(png_bytes())
+    headers = {"Idempotency-Key": "order-9"}
     try:
-        assert (
-            refused.post("/v1/group-images", files=files, headers={"Idempotency-Key": "k1"}).status_code
-            == 503
-        )
+        first = refused.post("/v1/group-images", files=files, headers=headers)
+        assert first.status_code == 503
     finally:
         hanging.release.set()
-    response = make_client().post("/v1/group-images", files=files, headers={"Idempotency-Key": "k2"})
-    assert response.status_code == 202
+    retry = make_client().post("/v1/group-images", files=files, headers=headers)
+    assert retry.status_code == 202
+    assert "idempotent-replayed" not in retry.headers
+    assert retry.json()["jobId"] != first.json()["jobId"]
     assert services.dispatcher.depth() == 1
+    replay = make_client().post("/v1/group-images", files=files, headers=headers)
+    assert replay.json()["jobId"] == retry.json()["jobId"]

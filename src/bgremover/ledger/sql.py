@@ -201,7 +201,15 @@ class SqlJobLedger:
             conn.execute(
                 update(jobs)
                 .where(jobs.c.job_id == job_id, jobs.c.status == JobStatus.QUEUED.value)
-                .values(status=JobStatus.FAILED.value, error=error, updated_at=now, finished_at=now)
+                # The client was told 503 "submit again": free its Idempotency-Key so the retry
+                # creates a job instead of replaying this one, which never ran.
+                .values(
+                    status=JobStatus.FAILED.value,
+                    error=error,
+                    updated_at=now,
+                    finished_at=now,
+                    idempotency_key=None,
+                )
             )
 
     def ping(self) -> None:
