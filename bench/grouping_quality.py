@@ -21,7 +21,8 @@ Methods (each row also shows its score at its own best threshold, an upper bound
   distance <= 10, connected components.
 
 Images per second cover each method's own work on decoded images (the engine's includes the cut-out
-model, whose masks are computed once per photo); decoding is shared and reported once.
+model, whose masks are computed once per photo); decoding is shared and reported once. Last, the
+clustering's own time and peak memory at 2,000 and 5,000 photos.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import csv
 import os
 import sys
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +187,23 @@ def best_over_sweep(data: Dataset, descriptors: np.ndarray | None) -> str:
     return f"(best {scores[pick]:.3f} at {SWEEP[pick]})"
 
 
+def clustering_cost(counts: tuple[int, ...] = (2_000, 5_000)) -> None:
+    """Time and peak traced memory of the clustering alone on engine-sized random descriptors."""
+    rng = np.random.default_rng(0)
+    print("\nclustering cost (1,472-d descriptors, 5 photos per product):")
+    for count in counts:
+        centres = rng.normal(size=(count // 5, 1472)).astype(np.float32)
+        points = np.repeat(centres, 5, axis=0) + 0.3 * rng.normal(size=(count, 1472)).astype(np.float32)
+        for method in ("average", "hdbscan"):
+            tracemalloc.start()
+            start = time.perf_counter()
+            groups = cluster(points, DEFAULT_THRESHOLD, method)
+            seconds = time.perf_counter() - start
+            peak = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+            print(f"  {count:6,} {method:8} {seconds:6.2f} s  peak {peak:7.1f} MiB  {len(groups)} groups")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("BGR_MODEL_DIR", "var/models")))
@@ -209,6 +228,7 @@ def main() -> None:
             best = best_over_sweep(data, method.descriptors)
             speed = f"{rate:8.1f} img/s ({rate / phash_rate:.4f}x pHash)"
             print(f"  {name:24} {score(data, method.labels):6.3f} {best:22} {speed}")
+    clustering_cost()
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.spatial.distance import pdist
 
-from bgremover.grouping.cluster import cluster, medoid
+from bgremover.grouping.cluster import cluster, cosine_condensed, medoid
 
 
 def _blobs(rng: np.random.Generator, centres: int, per_centre: int, spread: float) -> np.ndarray:
@@ -73,3 +74,8 @@ def test_two_thousand_images_cluster_with_every_index_once() -> None:
     members = sorted(i for g in groups for i in g.members)
     assert members == list(range(2000))
     assert 350 <= len(groups) <= 450
+
+
+def test_blocked_cosine_distances_match_scipy() -> None:
+    points = np.random.default_rng(5).normal(size=(301, 20))
+    np.testing.assert_allclose(cosine_condensed(points, block=64), pdist(points, "cosine"), atol=1e-12)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import pdist, squareform
+from scipy.spatial.distance import squareform
 from sklearn.cluster import HDBSCAN
 
 from bgremover.grouping.threshold import DEFAULT_METHOD, ClusterMethod
@@ -43,18 +43,33 @@ class Group:
     representative: int
 
 
+def cosine_condensed(points: np.ndarray, block: int = 512) -> np.ndarray:
+    """Condensed cosine distances (SciPy's ``pdist`` layout), by blocks of BLAS products: 25x faster
+    than ``pdist`` at 2,000 x 1,472 and never more than ``block`` rows of the square matrix at once."""
+    unit = points.astype(np.float64) / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+    count = len(unit)
+    condensed = np.empty(count * (count - 1) // 2)
+    for start in range(0, count, block):
+        rows = 1.0 - unit[start : start + block] @ unit.T
+        for offset, row in enumerate(rows):
+            i = start + offset
+            begin = i * count - i * (i + 1) // 2
+            condensed[begin : begin + count - i - 1] = row[i + 1 :]
+    return np.clip(condensed, 0.0, 2.0)
+
+
 def _average_linkage(points: np.ndarray, threshold: float) -> np.ndarray:
     if len(points) == 1:
         return np.zeros(1, np.int64)
-    distances = np.clip(pdist(points.astype(np.float64), metric="cosine"), 0.0, 2.0)
-    return fcluster(linkage(distances, method="average"), t=threshold, criterion="distance")
+    tree = linkage(cosine_condensed(points), method="average")
+    return fcluster(tree, t=threshold, criterion="distance")
 
 
 def _density_then_ceiling(points: np.ndarray, threshold: float) -> np.ndarray:
     """HDBSCAN's groups (noise points alone), each split again by average linkage at ``threshold``."""
     if len(points) <= MIN_DENSITY_POINTS:
         return _average_linkage(points, threshold)
-    distances = squareform(np.clip(pdist(points.astype(np.float64), metric="cosine"), 0.0, 2.0))
+    distances = squareform(cosine_condensed(points))
     dense = HDBSCAN(min_cluster_size=2, metric="precomputed", copy=False).fit_predict(distances)
     labels = np.full(len(points), -1, np.int64)
     next_label = 0
