@@ -20,11 +20,14 @@ from bgremover.models.registry import DEFAULT_CUTOUT_MODEL, get_model, resolve_m
 @dataclass(frozen=True)
 class SecondPass:
     """When and how to look again. ``max_area`` is the largest box (fraction of the photo) that gets
-    a second pass; ``padding`` widens the box by that fraction of its longer side for context."""
+    a second pass; ``padding`` widens the box by that fraction of its longer side for context. The two
+    passes are averaged inside the box: on SOD-300 averaging beat replacing the first pass (which
+    loses the whole-scene context) and taking the minimum. Off by default: it measured +0.004 mean
+    IoU for about 40 % more model runs there (see bench/cutout_quality.py)."""
 
     enabled: bool = False
-    max_area: float = 0.25
-    padding: float = 0.2
+    max_area: float = 0.3
+    padding: float = 0.25
     threshold: float = 0.5
 
 
@@ -65,7 +68,8 @@ class CutoutEngine:
         box = self._second_pass_box(prob)
         if box is not None:
             x0, y0, x1, y1 = box
-            prob[y0:y1, x0:x1] = resize_map(self.session.predict(image.crop(box)), x1 - x0, y1 - y0)
+            closer = resize_map(self.session.predict(image.crop(box)), x1 - x0, y1 - y0)
+            prob[y0:y1, x0:x1] = (prob[y0:y1, x0:x1] + closer) / 2
         return prob
 
     def _second_pass_box(self, prob: np.ndarray) -> tuple[int, int, int, int] | None:
