@@ -75,3 +75,14 @@ def test_every_log_line_of_a_submit_carries_request_tenant_and_job(client, resto
         assert line["tenant_id"] == "acme"
         assert line["job_id"] == response.json()["jobId"]
     assert access[0]["route"] == "/v1/group-images" and access[0]["status"] == 202
+
+
+def test_openapi_documents_both_submit_bodies_with_their_options(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    group = paths["/v1/group-images"]["post"]["requestBody"]["content"]
+    assert {"multipart/form-data", "application/json"} <= set(group)
+    assert {"images", "threshold", "remove_background", "bg_color"} <= set(
+        group["multipart/form-data"]["schema"]["properties"]
+    )
+    remove = paths["/v1/remove-background"]["post"]["requestBody"]["content"]["application/json"]
+    assert "threshold" not in remove["schema"]["properties"]

@@ -171,8 +171,49 @@ async def _refuse_unqueued(request: Request, ctx: ApiContext, job: Job, reason: 
     )
 
 
-@router.post("/v1/group-images", status_code=202, name="group_images")
-@router.post("/bg-remover/group-images", status_code=202, name="group_images_alias")
+def _documented_body(options_model: type[BaseModel]) -> dict[str, Any]:
+    """The request body for the OpenAPI document: the handlers read the stream themselves (to enforce
+    limits while it arrives), so FastAPI cannot infer it."""
+    options = options_model.model_json_schema()
+    fields = options.get("properties", {})
+    images = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    encoded = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {"filename": {"type": "string"}, "data": {"type": "string", "format": "byte"}},
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["images"],
+                        "properties": {"images": images, **fields},
+                    }
+                },
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["images"],
+                        "properties": {"images": encoded, **fields},
+                    }
+                },
+            },
+        }
+    }
+
+
+_GROUP_DOC = _documented_body(GroupImagesOptions)
+_REMOVE_DOC = _documented_body(RemoveBackgroundOptions)
+
+
+@router.post("/v1/group-images", status_code=202, name="group_images", openapi_extra=_GROUP_DOC)
+@router.post("/bg-remover/group-images", status_code=202, name="group_images_alias", openapi_extra=_GROUP_DOC)
 async def group_images(
     request: Request, ctx: Context, tenant: Tenant, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -180,7 +221,7 @@ async def group_images(
     return await submit(request, ctx, tenant, JobType.GROUP_IMAGES, GroupImagesOptions, idempotency_key)
 
 
-@router.post("/v1/remove-background", status_code=202, name="remove_background")
+@router.post("/v1/remove-background", status_code=202, name="remove_background", openapi_extra=_REMOVE_DOC)
 async def remove_background(
     request: Request, ctx: Context, tenant: Tenant, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
