@@ -25,7 +25,7 @@ MaskFn = Callable[[Path], np.ndarray]
 
 def contenders() -> dict[str, MaskFn]:
     engine = CutoutEngine.from_settings(model_dir=model_dir())
-    second = engine.with_second_pass(SecondPass(enabled=True))
+    second = engine.with_options(second_pass=SecondPass(enabled=True))
     session = rembg_session()
     from rembg import remove
 

@@ -46,7 +46,15 @@ def test_folder_batch_reports_and_skips_a_bad_file(inputs: Path, tmp_path: Path,
 
 def test_all_good_files_exit_zero(inputs: Path, tmp_path: Path, model_dir: Path) -> None:
     out = tmp_path / "out"
-    result = _run(str(inputs / "rocket.jpg"), str(inputs / "sub"), "-o", str(out), model_dir=model_dir)
+    result = _run(
+        str(inputs / "rocket.jpg"),
+        str(inputs / "sub"),
+        "-o",
+        str(out),
+        "--refine",
+        "--second-pass",
+        model_dir=model_dir,
+    )
     assert result.exit_code == 0, result.output
     assert "3 written, 0 failed" in result.output
 

@@ -47,7 +47,7 @@ def test_second_pass_looks_again_only_inside_the_small_subject_box(engine: Cutou
     canvas[280:320, 380:420] = (180, 30, 30)  # a small red object on a light table
     image = Image.fromarray(canvas)
     first = engine.predict_mask(image)
-    second = engine.with_second_pass(SecondPass(enabled=True)).predict_mask(image)
+    second = engine.with_options(second_pass=SecondPass(enabled=True)).predict_mask(image)
     assert second.shape == first.shape
     changed = np.argwhere(first != second)
     assert changed.size > 0
@@ -64,3 +64,14 @@ def test_missing_model_tells_the_user_to_fetch(tmp_path: Path) -> None:
 def test_unknown_model_is_refused(model_dir: Path) -> None:
     with pytest.raises(KeyError, match="unknown model"):
         CutoutEngine.from_settings("no-such-model", model_dir)
+
+
+def test_refinement_snaps_the_mask_to_the_photo_edges(engine: CutoutEngine) -> None:
+    canvas = np.full((320, 480, 3), 230, np.uint8)
+    canvas[80:240, 120:360] = (30, 60, 160)  # a dark box with hard edges
+    image = Image.fromarray(canvas)
+    plain = engine.predict_mask(image)
+    refined = engine.with_options(refine=True).predict_mask(image)
+    assert refined.shape == plain.shape and refined.dtype == np.uint8
+    assert not np.array_equal(plain, refined)
+    assert engine.refine is False  # with_options returns a new engine

@@ -43,6 +43,9 @@ def remove(
     second_pass: Annotated[
         bool, typer.Option("--second-pass/--no-second-pass", help="Look again at small subjects.")
     ] = False,
+    refine: Annotated[
+        bool, typer.Option("--refine", help="Snap mask edges to the photo (guided filter).")
+    ] = False,
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Default: BGR_MODEL_DIR.")] = None,
 ) -> None:
     """Remove the background of every input; a bad file is reported and skipped (exit code 1)."""
@@ -57,8 +60,8 @@ def remove(
         console.print("[red]no image files found in the inputs[/red]")
         raise typer.Exit(2)
     try:
-        engine = CutoutEngine.from_settings(model, model_dir).with_second_pass(
-            SecondPass(enabled=second_pass)
+        engine = CutoutEngine.from_settings(model, model_dir).with_options(
+            second_pass=SecondPass(enabled=second_pass), refine=refine
         )
     except (FileNotFoundError, KeyError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from bgremover.cutout.refine import guided_filter
 from bgremover.cutout.sessions import SegmentationSession, open_session
 from bgremover.models.fetch import model_path
 from bgremover.models.registry import DEFAULT_CUTOUT_MODEL, get_model, resolve_model_dir
@@ -42,9 +43,12 @@ def subject_box(prob: np.ndarray, threshold: float) -> tuple[int, int, int, int]
 class CutoutEngine:
     """Predicts 8-bit foreground masks with one shared ONNX session per model and process."""
 
-    def __init__(self, session: SegmentationSession, second_pass: SecondPass | None = None) -> None:
+    def __init__(
+        self, session: SegmentationSession, second_pass: SecondPass | None = None, *, refine: bool = False
+    ) -> None:
         self.session = session
         self.second_pass = second_pass or SecondPass()
+        self.refine = refine
 
     @classmethod
     def from_settings(
@@ -54,9 +58,14 @@ class CutoutEngine:
         ``BGR_MODEL_DIR``); the model must have been fetched. Cached: callers may call it per image."""
         return _engine(model_name or DEFAULT_CUTOUT_MODEL, resolve_model_dir(model_dir).resolve())
 
-    def with_second_pass(self, second_pass: SecondPass) -> CutoutEngine:
-        """The same shared session with other second-pass settings."""
-        return CutoutEngine(self.session, second_pass)
+    def with_options(
+        self, *, second_pass: SecondPass | None = None, refine: bool | None = None
+    ) -> CutoutEngine:
+        """The same shared session with other settings. Guided-filter refinement is off by default:
+        on SOD-300 it lowered IoU (0.566 -> 0.562 at radius 4 on 60 pairs), whose masks are binary."""
+        return CutoutEngine(
+            self.session, second_pass or self.second_pass, refine=self.refine if refine is None else refine
+        )
 
     def predict_mask(self, image: Image.Image) -> np.ndarray:
         """uint8 mask, height x width of ``image``: 0 background .. 255 foreground."""
@@ -70,6 +79,8 @@ class CutoutEngine:
             x0, y0, x1, y1 = box
             closer = resize_map(self.session.predict(image.crop(box)), x1 - x0, y1 - y0)
             prob[y0:y1, x0:x1] = (prob[y0:y1, x0:x1] + closer) / 2
+        if self.refine:
+            prob = guided_filter(np.asarray(image.convert("L")), prob)
         return prob
 
     def _second_pass_box(self, prob: np.ndarray) -> tuple[int, int, int, int] | None:
