@@ -49,6 +49,7 @@ from bgremover.grouping import DEFAULT_THRESHOLD, Group, GroupingConfig, Groupin
 from bgremover.grouping.colour import colour_histogram
 from bgremover.grouping.embedder import Embedder
 from bgremover.grouping.subject import subject_view
+from bgremover.grouping.threshold import ClusterMethod
 from bgremover.models.fetch import fetch_models
 from near_duplicates import build as build_near_duplicates
 
@@ -123,6 +124,7 @@ class Method:
     descriptors: np.ndarray | None
     seconds: float
     labels: np.ndarray
+    clustering: ClusterMethod = "average"
 
 
 class Bench:
@@ -150,11 +152,10 @@ class Bench:
         views = [self.engine.view(image, mask) for image, (mask, _) in zip(data.images, masks, strict=True)]
         engine = self.engine.describe(views)
         engine_seconds = time.perf_counter() - start + mask_seconds
+        dense = group_labels(cluster(engine, DEFAULT_THRESHOLD, "hdbscan"), n)
         methods = {
             "engine": Method(engine, engine_seconds, group_labels(self.engine.cluster(engine), n)),
-            "engine, HDBSCAN": Method(
-                engine, engine_seconds, group_labels(cluster(engine, DEFAULT_THRESHOLD, "hdbscan"), n)
-            ),
+            "engine, HDBSCAN": Method(engine, engine_seconds, dense, "hdbscan"),
         }
         start = time.perf_counter()
         subject = self.subject_only.describe(views)
@@ -178,11 +179,12 @@ class Bench:
         return methods
 
 
-def best_over_sweep(data: Dataset, descriptors: np.ndarray | None) -> str:
+def best_over_sweep(data: Dataset, method: Method) -> str:
     """The method's score at its own best threshold: an upper bound no default can promise."""
-    if descriptors is None:
+    if method.descriptors is None:
         return ""
-    scores = [score(data, group_labels(cluster(descriptors, t), len(descriptors))) for t in SWEEP]
+    points = method.descriptors
+    scores = [score(data, group_labels(cluster(points, t, method.clustering), len(points))) for t in SWEEP]
     pick = int(np.argmin(scores) if data.labels is None else np.argmax(scores))
     return f"(best {scores[pick]:.3f} at {SWEEP[pick]})"
 
@@ -225,7 +227,7 @@ def main() -> None:
         phash_rate = len(data.images) / methods["pHash (imagededup)"].seconds
         for name, method in methods.items():
             rate = len(data.images) / method.seconds
-            best = best_over_sweep(data, method.descriptors)
+            best = best_over_sweep(data, method)
             speed = f"{rate:8.1f} img/s ({rate / phash_rate:.4f}x pHash)"
             print(f"  {name:24} {score(data, method.labels):6.3f} {best:22} {speed}")
     clustering_cost()
