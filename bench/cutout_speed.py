@@ -69,7 +69,9 @@ def api_run(paths: list[Path], out: Path) -> None:
 
 def cli_run(folder: Path, out: Path) -> None:
     cmd = [str(CLI), "remove", str(folder), "-o", str(out), "--model-dir", str(model_dir())]
-    subprocess.run(cmd, check=True, capture_output=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr[-2000:]}")
 
 
 def rembg_run(paths: list[Path], out: Path, remove, session) -> None:

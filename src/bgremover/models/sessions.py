@@ -27,7 +27,9 @@ def default_threads() -> int:
     configured = os.environ.get("BGR_ORT_THREADS")
     if configured:
         return max(1, int(configured))
-    return max(1, len(os.sched_getaffinity(0)))
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)  # macOS: no affinity API
 
 
 def _options(threads: int) -> ort.SessionOptions:
