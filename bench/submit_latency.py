@@ -176,7 +176,8 @@ def run_matrix(
             if mode == "sync" and count not in requests_for:
                 continue
             before = running_jobs(url) if mode == "async" else "-"
-            requests = requests_for[count] // (LARGE_REQUEST_SHARE if payload.large else 1)
+            share = LARGE_REQUEST_SHARE if payload.large else 1
+            requests = max(count, requests_for[count] // share)  # every client sends at least once
             latencies, failures = asyncio.run(measure(url, payload, count, requests))
             during = f"{before} -> {running_jobs(url)}" if mode == "async" else "-"
             results.append(Result(mode, payload.label, count, latencies, failures, during))
