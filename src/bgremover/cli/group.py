@@ -8,7 +8,6 @@ batches, so memory stays flat however many photos there are (only the 1.5k-float
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -20,12 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bgremover.cli.app import app
+from bgremover.cutout.batch import collect_inputs
 from bgremover.grouping import DEFAULT_THRESHOLD, Group, GroupingConfig, GroupingEngine, SubjectView
 from bgremover.imaging.decode import ImageDecodeError, decode_image
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".avif", ".heic"}
-)
 BATCH = 16
 out = Console()
 err = Console(stderr=True)
@@ -40,19 +37,12 @@ class _Run:
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
-def expand_inputs(inputs: list[Path]) -> Iterator[Path]:
-    """Files as given and image files found under folders (sorted), each path once, in order."""
-    seen: set[Path] = set()
-    for item in inputs:
-        candidates = (
-            sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            if item.is_dir()
-            else [item]
-        )
-        for path in candidates:
-            if path.resolve() not in seen:
-                seen.add(path.resolve())
-                yield path
+def unique_inputs(inputs: list[Path]) -> list[Path]:
+    """The files ``remove`` would read (folders expanded), each file once however often it was named."""
+    first: dict[Path, Path] = {}
+    for path in collect_inputs(inputs):
+        first.setdefault(path.resolve(), path)
+    return list(first.values())
 
 
 def _error(path: Path, code: str, message: str) -> dict[str, str]:
@@ -134,7 +124,7 @@ def group(
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Default: BGR_MODEL_DIR.")] = None,
 ) -> None:
     """Group photos that show the same product. Exit status 1 when any input could not be used."""
-    paths = list(expand_inputs(inputs))
+    paths = unique_inputs(inputs)
     try:
         engine = GroupingEngine.from_settings(model_dir, config=GroupingConfig(threshold=threshold))
     except FileNotFoundError as exc:
