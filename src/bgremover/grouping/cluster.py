@@ -2,7 +2,7 @@
 
 Default: agglomerative clustering with average linkage and a distance threshold: two groups merge
 while the mean cosine distance between their members stays under the threshold. Measured on
-grocery_val (``bench/grouping_quality.py`` and the notes in :mod:`bgremover.grouping.threshold`):
+grocery_val while exploring (subject embedding alone; see also :mod:`bgremover.grouping.threshold`):
 single linkage chains look-alike products together (ARI 0.32 against 0.44), complete linkage scores
 like average. ``"hdbscan"`` runs HDBSCAN (min cluster size 2, noise points alone) and then splits each
 of its clusters by average linkage at the threshold, so the threshold stays a ceiling.
