@@ -23,8 +23,9 @@ class SecondPass:
     """When and how to look again. ``max_area`` is the largest box (fraction of the photo) that gets
     a second pass; ``padding`` widens the box by that fraction of its longer side for context. The two
     passes are averaged inside the box: on SOD-300 averaging beat replacing the first pass (which
-    loses the whole-scene context) and taking the minimum. Off by default: it measured +0.004 mean
-    IoU for about 40 % more model runs there (see bench/cutout_quality.py)."""
+    loses the whole-scene context) and taking the minimum. Off by default: on all 300 pairs it
+    measured mean IoU 0.6426 against 0.6380 and MAE 0.1190 against 0.1193, for a third more time per
+    photo (bench/cutout_quality.py), too little to pay on every photo."""
 
     enabled: bool = False
     max_area: float = 0.3
