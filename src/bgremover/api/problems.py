@@ -3,7 +3,6 @@ stable ``type``, the request id, and any extension members that help the client 
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,24 +12,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bgremover.observability.logging import get_logger
+from bgremover.problems import problem
 
 PROBLEM_JSON = "application/problem+json"
-PROBLEM_TYPE_BASE = "urn:bgremover:problem:"
 _log = get_logger(__name__)
-
-
-def problem(
-    status: int, slug: str, detail: str, *, request_id: str | None = None, **extensions: Any
-) -> dict[str, Any]:
-    """A problem object; also what workers and the enqueue path store as a job's or image's error."""
-    return {
-        "type": f"{PROBLEM_TYPE_BASE}{slug}",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "requestId": request_id,
-        **extensions,
-    }
 
 
 class ProblemError(Exception):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bgremover.api.problems import problem
 from bgremover.imaging.decode import ImageDecodeError
+from bgremover.problems import problem
 
 
 class JobTimeLimitError(Exception):

@@ -23,11 +23,11 @@ from typing import Any
 
 from sqlalchemy import update
 
-from bgremover.api.problems import problem
 from bgremover.ledger.base import Job, JobStatus
 from bgremover.ledger.schema import jobs
 from bgremover.ledger.sql import SqlJobLedger, utcnow
 from bgremover.observability.logging import get_logger
+from bgremover.problems import problem
 from bgremover.queue.base import Dispatcher, EnqueueError
 
 _log = get_logger(__name__)
