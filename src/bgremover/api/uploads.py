@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import io
 import json
+import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -24,7 +25,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from bgremover.api.problems import ProblemError
-from bgremover.imaging.decode import sniff_image_type
+from bgremover.imaging.decode import ImageDecodeError, check_pixel_count, sniff_image_type
 from bgremover.settings import Settings
 
 IMAGES_FIELD = "images"
@@ -71,8 +72,10 @@ def _too_large(detail: str, **extensions: Any) -> ProblemError:
 
 def _safe_filename(raw: str | None, position: int) -> str:
     """The client's file name as metadata only (never part of a storage key): its last path
-    component, trimmed; a placeholder when there is none."""
-    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    component without control characters (NUL cannot even be stored in PostgreSQL), trimmed; a
+    placeholder when there is none."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
     return name[:_MAX_FILENAME] or f"image-{position + 1}"
 
 
@@ -105,6 +108,8 @@ def _stage(filename: str, file: BinaryIO, size: int, settings: Settings) -> Stag
             filename=filename,
             limit=settings.max_image_bytes,
         )
+    if size == 0:
+        raise ProblemError(400, "empty-file", f"{filename!r} is empty (0 bytes)", filename=filename)
     file.seek(0)
     content_type = sniff_image_type(file.read(_SNIFF_BYTES))
     file.seek(0)
@@ -115,7 +120,24 @@ def _stage(filename: str, file: BinaryIO, size: int, settings: Settings) -> Stag
             f"{filename!r} is not an image type the service decodes (its bytes were checked, not its name)",
             filename=filename,
         )
+    _refuse_hostile(filename, file, settings)
     return StagedImage(filename, content_type, size, file)
+
+
+def _refuse_hostile(filename: str, file: BinaryIO, settings: Settings) -> None:
+    """Refuse, before anything is stored, a decompression bomb (from its header) and a polyglot: an
+    image that is also a ZIP archive would be served back as an image while carrying an archive."""
+    max_pixels = int(settings.max_image_megapixels * 1_000_000)
+    try:
+        check_pixel_count(file, max_pixels)
+    except ImageDecodeError as exc:
+        raise ProblemError(413, "too-many-pixels", str(exc), filename=filename, limit=max_pixels) from exc
+    is_zip = zipfile.is_zipfile(file)
+    file.seek(0)
+    if is_zip:
+        raise ProblemError(
+            415, "polyglot-file", f"{filename!r} is both an image and a ZIP archive", filename=filename
+        )
 
 
 async def read_submission(request: Request, settings: Settings) -> Submission:

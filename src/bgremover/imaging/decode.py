@@ -75,14 +75,36 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise _load_error(exc, mime) from exc
     width, height = image.size
+    _check_pixels(width, height, max_pixels)
+    if width == 0 or height == 0:
+        raise ImageDecodeError("corrupt", f"image declares an empty size {width}x{height}")
+    return image
+
+
+def check_pixel_count(file: BinaryIO, max_pixels: int) -> None:
+    """Refuse a decompression bomb from its header alone, before it is stored or queued. Other
+    defects (truncated, corrupt) are left to ``decode_image`` in the worker, which names them per image."""
+    position = file.tell()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError("too-many-pixels", f"image declares too many pixels: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        return
+    finally:
+        file.seek(position)
+    _check_pixels(width, height, max_pixels)
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageDecodeError(
             "too-many-pixels",
             f"{width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,}",
         )
-    if width == 0 or height == 0:
-        raise ImageDecodeError("corrupt", f"image declares an empty size {width}x{height}")
-    return image
 
 
 def _load_error(exc: BaseException, mime: str | None) -> ImageDecodeError:
