@@ -16,8 +16,8 @@ from bgremover import __version__
 from bgremover.api import health, jobs, submit
 from bgremover.api.context import ApiContext, ServiceSet
 from bgremover.api.middleware import RequestContextMiddleware
+from bgremover.api.outage import install_outage_handlers
 from bgremover.api.problems import install_problem_handlers
-from bgremover.resilience.outage import install_outage_handlers
 from bgremover.settings import Settings, get_settings
 from bgremover.tenancy import TenantResolver
 
