@@ -1,42 +1,13 @@
-"""Throwaway databases and queues for the distributed-mode benchmarks: a fresh PostgreSQL database
-and a Redis namespace per run on the local servers (127.0.0.1:5432, :6379), dropped afterwards."""
+"""The distributed-mode benchmarks use the same throwaway PostgreSQL database as the contract and fault
+tests (a uniquely named database on 127.0.0.1:5432, dropped afterwards): one helper, in tests/backends.py."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+import sys
+from pathlib import Path
 
-import psycopg
-import redis
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-PG_ADMIN_DSN = os.environ.get("BGR_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BGR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+from backends import postgres_database
 
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    name = f"bgr_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-            )
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
-@contextmanager
-def redis_namespace() -> Iterator[str]:
-    name = f"bgr_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        yield name
-    finally:
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=f"*{name}*", count=1000))
-        if keys:
-            client.delete(*keys)
+__all__ = ["postgres_database"]
