@@ -15,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from limits import parse as parse_rate_limit
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +25,28 @@ from pydantic_settings import (
 )
 
 DEFAULT_CONFIG_FILE = Path("bgremover.toml")
+
+
+def _valid_rate(value: str | None) -> str | None:
+    """A rate such as ``120/minute`` or ``10 per second`` (the ``limits`` notation), checked at start-up
+    so that a typo fails the deployment rather than the first request."""
+    if value is not None:
+        parse_rate_limit(value)  # raises ValueError on anything it cannot read
+    return value
+
+
+class TenantLimits(BaseModel):
+    """One tenant's overrides of the default limits (``BGR_TENANT_LIMITS='{"acme": {...}}'``). A field
+    left out inherits the deployment's default; ``null`` turns that limit off for the tenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate_limit: str | None = None
+    read_rate_limit: str | None = None
+    max_active_jobs: int | None = Field(default=None, ge=1)
+    monthly_image_quota: int | None = Field(default=None, ge=0)
+
+    _rates = field_validator("rate_limit", "read_rate_limit")(_valid_rate)
 
 
 class Settings(BaseSettings):
@@ -43,6 +66,24 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=500 * 1024**2, ge=1)
     max_image_megapixels: float = Field(default=100.0, gt=0)
     enqueue_timeout_s: float = Field(default=10.0, gt=0)
+
+    # Per-tenant limits, held in memory by the API (the request path never reads the parameter store).
+    # All off by default, so the embedded single-user service never refuses its user; see README.
+    rate_limit: str | None = None  # submits per tenant, e.g. "120/minute"; 429 + RateLimit-* headers
+    read_rate_limit: str | None = None  # GETs of jobs and their images per tenant, e.g. "1200/minute"
+    rate_limit_storage_url: str = "memory://"  # "redis://host:6379/1" shares counts across API processes
+    max_active_jobs: int | None = Field(default=None, ge=1)  # queued + running per tenant, else 429
+    monthly_image_quota: int | None = Field(default=None, ge=0)  # images per UTC calendar month, else 402
+    tenant_limits: dict[str, TenantLimits] = Field(default_factory=dict)  # tenant -> overrides
+    # Slow clients: a body that stalls longer than the idle timeout, or takes longer than the upload
+    # deadline, is answered 408; request headers must be complete within the header timeout.
+    upload_idle_timeout_s: float = Field(default=30.0, gt=0)
+    upload_timeout_s: float = Field(default=300.0, gt=0)
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    http_keep_alive_s: int = Field(default=5, ge=1)  # idle keep-alive connections are closed after this
+    http_limit_concurrency: int | None = Field(default=1000, ge=1)  # connections/tasks, then 503
+
+    _rates = field_validator("rate_limit", "read_rate_limit")(_valid_rate)
 
     # Tenant resolution (bgremover.tenancy). "off" is the embedded default: X-Tenant-ID or "default".
     auth_mode: Literal["off", "on"] = "off"
@@ -71,6 +112,21 @@ class Settings(BaseSettings):
     config_max_age_s: float = Field(default=300.0, ge=0)
     s3_endpoint_url: str | None = None
     s3_presign_seconds: int = Field(default=0, ge=0)  # >0: image downloads redirect to presigned S3 URLs
+
+    def limits_for(self, tenant: str) -> TenantLimits:
+        """The limits that apply to ``tenant``: its overrides where it has them, else the defaults."""
+        defaults = TenantLimits(
+            rate_limit=self.rate_limit,
+            read_rate_limit=self.read_rate_limit,
+            max_active_jobs=self.max_active_jobs,
+            monthly_image_quota=self.monthly_image_quota,
+        )
+        override = self.tenant_limits.get(tenant)
+        if override is None:
+            return defaults
+        return defaults.model_copy(
+            update={name: getattr(override, name) for name in override.model_fields_set}
+        )
 
     @classmethod
     def settings_customise_sources(

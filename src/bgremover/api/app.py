@@ -18,8 +18,14 @@ from bgremover.api.context import ApiContext, ServiceSet
 from bgremover.api.middleware import RequestContextMiddleware
 from bgremover.api.outage import install_outage_handlers
 from bgremover.api.problems import install_problem_handlers
+from bgremover.api.ratelimit import TenantRateLimiter
 from bgremover.settings import Settings, get_settings
 from bgremover.tenancy import TenantResolver
+
+
+def _context(services: ServiceSet, settings: Settings) -> ApiContext:
+    limiter = TenantRateLimiter(settings.rate_limit_storage_url)
+    return ApiContext(services, settings, TenantResolver(settings), limiter)
 
 
 def create_app(services: ServiceSet | None = None, settings: Settings | None = None) -> FastAPI:
@@ -33,7 +39,7 @@ def create_app(services: ServiceSet | None = None, settings: Settings | None = N
         from bgremover.wiring import build_services  # the adapters, only when the app owns them
 
         owned = build_services(settings)
-        app.state.api = ApiContext(owned, settings, TenantResolver(settings))
+        app.state.api = _context(owned, settings)
         try:
             yield
         finally:
@@ -41,7 +47,7 @@ def create_app(services: ServiceSet | None = None, settings: Settings | None = N
 
     app = FastAPI(title="bg-remover", version=__version__, lifespan=lifespan, openapi_url="/openapi.json")
     if services is not None:
-        app.state.api = ApiContext(services, settings, TenantResolver(settings))
+        app.state.api = _context(services, settings)
     install_problem_handlers(app)
     install_outage_handlers(app)  # 503 + Retry-After while PostgreSQL, Redis or S3 is down
     app.add_middleware(RequestContextMiddleware)

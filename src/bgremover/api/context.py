@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from fastapi import Request
 
@@ -14,6 +14,9 @@ from bgremover.observability.logging import bind_log_context
 from bgremover.queue.base import Dispatcher
 from bgremover.settings import Settings
 from bgremover.tenancy import TenantResolutionError, TenantResolver
+
+if TYPE_CHECKING:
+    from bgremover.api.ratelimit import TenantRateLimiter
 
 
 class ServiceSet(Protocol):
@@ -32,6 +35,7 @@ class ApiContext:
     services: ServiceSet
     settings: Settings
     resolver: TenantResolver
+    limiter: TenantRateLimiter  # per-tenant request rates (bgremover.api.ratelimit)
 
 
 def api_context(request: Request) -> ApiContext:

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from bgremover.api.context import ApiContext, api_context, request_tenant
+from bgremover.api.context import ApiContext, api_context
 from bgremover.api.problems import ProblemError
+from bgremover.api.ratelimit import read_tenant
 from bgremover.api.representation import OUTPUT_KINDS, job_json
 from bgremover.blobs.base import BlobNotFoundError, PresigningBlobStore
 from bgremover.imaging.decode import sniff_image_type
@@ -19,7 +20,7 @@ from bgremover.observability.logging import bind_log_context
 from bgremover.observability.metrics import JOBS
 
 router = APIRouter()
-Tenant = Annotated[str, Depends(request_tenant)]
+Tenant = Annotated[str, Depends(read_tenant)]  # resolved, then counted against the read rate
 Context = Annotated[ApiContext, Depends(api_context)]
 _CHUNK = 256 * 1024
 

@@ -12,6 +12,7 @@ import json
 import re
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import anyio
@@ -20,9 +21,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from bgremover.api.context import ApiContext, api_context, request_tenant
+from bgremover.api.context import ApiContext, api_context
 from bgremover.api.options import GroupImagesOptions, RemoveBackgroundOptions
 from bgremover.api.problems import ProblemError, problem, request_id_of
+from bgremover.api.quotas import Admission, admit_before_body, admit_images
+from bgremover.api.ratelimit import submit_tenant
 from bgremover.api.representation import status_url
 from bgremover.api.uploads import Submission, read_submission
 from bgremover.ledger.base import IdempotencyConflictError, Job, JobType, NewImage, NewJob
@@ -35,7 +38,7 @@ _log = get_logger(__name__)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 ENQUEUE_RETRY_AFTER_S = 5
 
-Tenant = Annotated[str, Depends(request_tenant)]
+Tenant = Annotated[str, Depends(submit_tenant)]  # resolved, then counted against the submit rate
 Context = Annotated[ApiContext, Depends(api_context)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
@@ -121,8 +124,16 @@ async def submit(
         raise ProblemError(
             400, "invalid-idempotency-key", "Idempotency-Key must be 1-255 visible ASCII characters"
         )
+    now = datetime.now(UTC)
+    limits = ctx.settings.limits_for(tenant)
+    admission = Admission(limits, None, replay=False)  # no quota: no ledger query
+    if limits.max_active_jobs is not None or limits.monthly_image_quota is not None:
+        admission = await run_in_threadpool(
+            admit_before_body, ctx.services.ledger, tenant, limits, idempotency_key, now
+        )
     submission = await read_submission(request, ctx.settings)
     try:
+        admit_images(admission, tenant, len(submission.images), now)
         new = NewJob(
             job_id=uuid.uuid4().hex,
             tenant_id=tenant,

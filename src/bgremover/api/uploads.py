@@ -3,8 +3,13 @@ base64 images, checked against the limits and sniffed before anything is stored.
 
 Everything here runs before a job exists, so a bad request costs the service no ledger row and no
 blob: too many or too large files are 413, bytes that are no image we decode are 415, a malformed
-body is 400. The total size is enforced while the body streams in, so an oversized upload is cut off
-at the limit rather than read to its end.
+body is 400. The total size, and each file part's size, are enforced while the body streams in, so an
+oversized upload is cut off at the limit rather than read to its end.
+
+A slow client (a slowloris-style upload trickling bytes) cannot hold the request forever: a gap
+between body chunks longer than ``BGR_UPLOAD_IDLE_TIMEOUT_S``, or a body still arriving after
+``BGR_UPLOAD_TIMEOUT_S``, is ``408 request-timeout`` (with ``Connection: close``); the spooled parts are
+closed (their temporary files go with them) and no job exists.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ import binascii
 import hashlib
 import io
 import json
+import time
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import anyio
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -26,6 +33,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from bgremover.api.problems import ProblemError
 from bgremover.imaging.decode import ImageDecodeError, check_pixel_count, sniff_image_type
+from bgremover.observability.metrics import REFUSALS
 from bgremover.settings import Settings
 
 IMAGES_FIELD = "images"
@@ -79,12 +87,33 @@ def _safe_filename(raw: str | None, position: int) -> str:
     return name[:_MAX_FILENAME] or f"image-{position + 1}"
 
 
-async def _bounded(request: Request, limit: int) -> AsyncIterator[bytes]:
+def _timed_out(detail: str) -> ProblemError:
+    REFUSALS.labels(reason="timeout").inc()
+    return ProblemError(408, "request-timeout", detail, headers={"Connection": "close"})
+
+
+async def _bounded(request: Request, settings: Settings) -> AsyncIterator[bytes]:
+    """The body's chunks, cut off at the size limit and at the slow-client timeouts."""
+    limit = settings.max_request_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(f"request body of {declared} bytes exceeds the limit of {limit} bytes", limit=limit)
+    idle, deadline = settings.upload_idle_timeout_s, time.monotonic() + settings.upload_timeout_s
     received = 0
-    async for chunk in request.stream():
+    chunks = request.stream().__aiter__()
+    while True:
+        wait = min(idle, deadline - time.monotonic())
+        try:
+            with anyio.fail_after(max(wait, 0)):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            if wait < idle:
+                raise _timed_out(
+                    f"the request body took longer than {settings.upload_timeout_s:g} s to arrive"
+                ) from None
+            raise _timed_out(f"no request body bytes arrived for {idle:g} s") from None
         received += len(chunk)
         if received > limit:
             raise _too_large(f"request body exceeds the limit of {limit} bytes", limit=limit)
@@ -152,12 +181,39 @@ async def read_submission(request: Request, settings: Settings) -> Submission:
     )
 
 
+class _PartSizeLimitedParser(MultiPartParser):
+    """Starlette's parser, with each file part cut off at ``BGR_MAX_IMAGE_BYTES`` as it streams (the
+    stock parser bounds only non-file fields), so one huge part is refused before it is spooled."""
+
+    def __init__(self, *args: Any, max_file_bytes: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._max_file_bytes = max_file_bytes
+        self._file_bytes = 0
+
+    def on_part_begin(self) -> None:
+        super().on_part_begin()
+        self._file_bytes = 0
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current_part.file is not None:
+            self._file_bytes += end - start
+            if self._file_bytes > self._max_file_bytes:
+                filename = self._current_part.file.filename
+                raise _too_large(
+                    f"image {filename!r} exceeds the limit of {self._max_file_bytes} bytes",
+                    filename=_safe_filename(filename, self._current_files - 1),
+                    limit=self._max_file_bytes,
+                )
+        super().on_part_data(data, start, end)
+
+
 async def _read_multipart(request: Request, settings: Settings) -> Submission:
-    parser = MultiPartParser(
+    parser = _PartSizeLimitedParser(
         request.headers,
-        _bounded(request, settings.max_request_bytes),
+        _bounded(request, settings),
         max_files=settings.max_images_per_request,
         max_fields=_MAX_OPTION_FIELDS,
+        max_file_bytes=settings.max_image_bytes,
     )
     try:
         form = await parser.parse()
@@ -190,7 +246,7 @@ async def _read_multipart(request: Request, settings: Settings) -> Submission:
 
 async def _read_json(request: Request, settings: Settings) -> Submission:
     body = bytearray()
-    async for chunk in _bounded(request, settings.max_request_bytes):
+    async for chunk in _bounded(request, settings):
         body.extend(chunk)
     return await run_in_threadpool(_parse_json, bytes(body), settings)
 

@@ -149,6 +149,21 @@ class JobLedger(Protocol):
 
     def get_job(self, tenant_id: str, job_id: str) -> Job | None: ...
 
+    def find_idempotent_job(self, tenant_id: str, idempotency_key: str) -> Job | None:
+        """The tenant's job created with this key within the retention window, if any: a submit that
+        would replay it must not be refused by quotas (it creates nothing)."""
+        ...
+
+    def count_active_jobs(self, tenant_id: str) -> int:
+        """The tenant's queued and running jobs (the concurrent-job quota)."""
+        ...
+
+    def images_submitted_since(self, tenant_id: str, since: datetime) -> int:
+        """Images in the tenant's jobs created at or after ``since`` (the monthly image quota). Jobs
+        the queue never took (failed at the hand-off before any worker claimed them, the client told
+        to submit again) do not count, so the retry is not charged twice."""
+        ...
+
     def list_images(self, tenant_id: str, job_id: str) -> list[ImageRecord]: ...
 
     def get_image(self, tenant_id: str, job_id: str, image_id: str) -> ImageRecord | None: ...

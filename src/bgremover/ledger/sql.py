@@ -158,6 +158,39 @@ class SqlJobLedger:
         with self._tx(write=False) as conn:
             return self._load_job(conn, jobs.c.job_id == job_id)
 
+    def find_idempotent_job(self, tenant_id: str, idempotency_key: str) -> Job | None:
+        live = self._now() - self._idempotency_ttl
+        with self._tx(write=False) as conn:
+            return self._load_job(
+                conn,
+                and_(
+                    jobs.c.tenant_id == tenant_id,
+                    jobs.c.idempotency_key == idempotency_key,
+                    jobs.c.created_at >= live,
+                ),
+            )
+
+    def count_active_jobs(self, tenant_id: str) -> int:
+        # ix_jobs_tenant_created_at narrows to the tenant; its active jobs are few by construction.
+        with self._tx(write=False) as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(jobs)
+                    .where(jobs.c.tenant_id == tenant_id, jobs.c.status.in_(_ACTIVE))
+                ).scalar_one()
+            )
+
+    def images_submitted_since(self, tenant_id: str, since: datetime) -> int:
+        never_taken = and_(jobs.c.status == JobStatus.FAILED.value, jobs.c.attempts == 0)
+        with self._tx(write=False) as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(jobs.c.progress_total), 0)).where(
+                    jobs.c.tenant_id == tenant_id, jobs.c.created_at >= since, ~never_taken
+                )
+            ).scalar_one()
+        return int(total)
+
     def list_images(self, tenant_id: str, job_id: str) -> list[ImageRecord]:
         with self._tx(write=False) as conn:
             rows = conn.execute(

@@ -90,6 +90,12 @@ ENQUEUE_FAILURES = Counter(
     "Hand-offs to the queue that failed or timed out (the job is marked failed, the client gets 503).",
     ["reason"],
 )
+REFUSALS = Counter(
+    "bgr_requests_refused_total",
+    "Requests refused by a per-tenant limit or the slow-client guard: rate-limit (429), active-jobs "
+    "(429), quota (402), timeout (408).",
+    ["reason"],
+)
 CONFIG_CACHE = Counter(
     "bgr_config_cache_requests_total",
     "Per-tenant configuration lookups in workers: hit, miss (loaded from the store) or stale (store "
