@@ -76,3 +76,17 @@ job_stages = Table(
     Column("ms", Float, nullable=False),
     Column("detail", JSON, nullable=False),
 )
+
+# API keys (bgremover.tenancy.key_store): ``bgr_<key_id>_<secret>``; only the secret's SHA-256 is kept.
+# A row is never deleted on revocation, so ``keys list`` still shows who had access and until when.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("label", String(255), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("ix_api_keys_tenant_id", "tenant_id"),
+)
