@@ -18,13 +18,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
 
 from bgremover.cli.app import app
 from bgremover.observability.metrics_setup import prepare_metrics
+
+if TYPE_CHECKING:
+    from bgremover.settings import Settings
 
 METRICS_DIR = Path("var/prometheus")
 RESTART_DELAY_S = 2.0
@@ -94,6 +97,24 @@ def _term_on_parent_death() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _uvicorn_config(app: object, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """uvicorn with the slow-client guards: request heads complete within ``BGR_HTTP_HEADER_TIMEOUT_S``
+    and at most 64 KiB (``GuardedHttpToolsProtocol``), idle keep-alive connections closed after
+    ``BGR_HTTP_KEEP_ALIVE_S``, and at most ``BGR_HTTP_LIMIT_CONCURRENCY`` connections or requests at
+    once (then 503), so trickling clients cannot take every slot. Bodies are timed in the app."""
+    from bgremover.api.http_protocol import guarded_protocol
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        http=guarded_protocol(settings.http_header_timeout_s),
+        timeout_keep_alive=settings.http_keep_alive_s,
+        limit_concurrency=settings.http_limit_concurrency,
+    )
+
+
 HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 PortOption = Annotated[int, typer.Option("--port", help="TCP port.")]
 WorkersOption = Annotated[
@@ -122,7 +143,7 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000, workers: Work
     SqlJobLedger.from_url(settings.database_url, migrate=True).close()  # once, before any worker
     tree = WorkerTree(workers, settings.shutdown_grace_s) if workers else None
     services = build_services(settings, migrate=False)
-    server = _Server(uvicorn.Config(create_app(services, settings), host=host, port=port, log_config=None))
+    server = _Server(_uvicorn_config(create_app(services, settings), settings, host, port))
     try:
         server.run()
     finally:
