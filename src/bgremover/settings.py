@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     config_max_age_s: float = Field(default=300.0, ge=0)
     s3_endpoint_url: str | None = None
     s3_presign_seconds: int = Field(default=0, ge=0)  # >0: image downloads redirect to presigned S3 URLs
+    # Signed webhooks (bgremover.webhooks), sent by every worker process from the ledger's outbox. Where
+    # a tenant's webhook points is per-tenant configuration (parameter store), never a request field.
+    public_base_url: str = "http://127.0.0.1:8000"  # how clients reach the API: the statusUrl sent
+    webhook_poll_s: float = Field(default=2.0, gt=0)  # how often each worker looks for due deliveries
+    webhook_max_attempts: int = Field(default=8, ge=1)  # then the delivery is marked failed
+    webhook_backoff_s: float = Field(default=30.0, ge=0)  # n-th retry after 1/2..1 x this x 2^(n-1)
+    webhook_backoff_max_s: float = Field(default=3600.0, ge=0)
+    webhook_connect_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)  # read and write timeouts of one POST
 
     def limits_for(self, tenant: str) -> TenantLimits:
         """The limits that apply to ``tenant``: its overrides where it has them, else the defaults."""

@@ -31,7 +31,8 @@ def _not_found(what: str) -> ProblemError:
 
 def _job_document(ctx: ApiContext, request: Request, tenant: str, job: Job) -> dict:
     images = ctx.services.ledger.list_images(tenant, job.job_id) if job.result is not None else None
-    return job_json(request, job, images)
+    webhook = ctx.services.ledger.webhook_delivery(tenant, job.job_id) if job.status.is_final else None
+    return job_json(request, job, images, webhook)
 
 
 @router.get("/v1/jobs/{job_id}", name="get_job")

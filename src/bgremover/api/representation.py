@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request
 
-from bgremover.ledger.base import ImageRecord, Job
+from bgremover.ledger.base import ImageRecord, Job, WebhookDelivery
 
 OUTPUT_KINDS = ("thumbnail", "cutout", "mask")
 
@@ -46,8 +46,23 @@ def image_json(request: Request, image: ImageRecord) -> dict[str, Any]:
     }
 
 
-def job_json(request: Request, job: Job, images: list[ImageRecord] | None) -> dict[str, Any]:
-    """``images`` are listed in the result once the worker has stored one (``None`` skips them)."""
+def webhook_json(delivery: WebhookDelivery | None) -> dict[str, Any] | None:
+    """Where the job's webhook stands: pending (with ``attempts`` so far), delivered or failed."""
+    if delivery is None:
+        return None
+    return {
+        "status": delivery.status.value,
+        "attempts": delivery.attempts,
+        "lastError": delivery.last_error,
+        "deliveredAt": _timestamp(delivery.delivered_at) if delivery.delivered_at else None,
+    }
+
+
+def job_json(
+    request: Request, job: Job, images: list[ImageRecord] | None, webhook: WebhookDelivery | None = None
+) -> dict[str, Any]:
+    """``images`` are listed in the result once the worker has stored one (``None`` skips them);
+    ``webhook`` is null while the job runs and for tenants without a webhook."""
     result = None
     if job.result is not None:
         result = {**job.result, "images": [image_json(request, image) for image in images or []]}
@@ -64,4 +79,5 @@ def job_json(request: Request, job: Job, images: list[ImageRecord] | None) -> di
         "updatedAt": _timestamp(job.updated_at),
         "error": job.error,
         "result": result,
+        "webhook": webhook_json(webhook),
     }

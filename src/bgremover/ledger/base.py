@@ -131,6 +131,30 @@ class LeaseLostError(Exception):
         self.job_id = job_id
 
 
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """A webhook in the outbox: written with a job's final state, sent (and retried) by workers."""
+
+    delivery_id: str  # the message's webhook-id, the same for every attempt
+    job_id: str
+    tenant_id: str
+    event: str  # job.succeeded, job.failed, job.canceled
+    payload: dict[str, Any]
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    lease_owner: str | None = None
+
+
 class JobLedger(Protocol):
     """The operations both sides of the service rely on.
 
@@ -204,10 +228,12 @@ class JobLedger(Protocol):
 
     def set_progress(self, job_id: str, owner: str, done: int) -> None: ...
 
-    def succeed(self, job_id: str, owner: str, result: dict[str, Any]) -> None: ...
+    def succeed(self, job_id: str, owner: str, result: dict[str, Any], *, notify: bool = False) -> None:
+        """Mark the job succeeded; with ``notify``, queue its webhook in the same transaction."""
+        ...
 
-    def fail_claimed(self, job_id: str, owner: str, error: dict[str, Any]) -> None:
-        """Mark a job this worker holds failed: it could not run at all."""
+    def fail_claimed(self, job_id: str, owner: str, error: dict[str, Any], *, notify: bool = False) -> None:
+        """Mark a job this worker holds failed: it could not run at all (``notify``: as ``succeed``)."""
         ...
 
     def release(self, job_id: str, owner: str) -> None:
@@ -224,3 +250,21 @@ class JobLedger(Protocol):
     def oldest_created_at(self, status: JobStatus) -> datetime | None:
         """When the oldest job in ``status`` was created (job age, for alerts on stuck jobs)."""
         ...
+
+    # --- the webhook outbox (bgremover.ledger.outbox) ----------------------------------------------
+    # Rows are written in the transaction that makes a job final (``cancel`` always writes one: the
+    # API cannot read the tenant's configuration; the sender drops it where no webhook wants it).
+
+    def claim_webhook_delivery(self, owner: str, lease_seconds: float) -> WebhookDelivery | None:
+        """Take a due, pending delivery that no live sender holds (one conditional UPDATE)."""
+        ...
+
+    def record_webhook_attempt(
+        self, delivery_id: str, owner: str, *, error: str | None, retry_at: datetime | None = None
+    ) -> bool:
+        """Delivered (no ``error``), pending until ``retry_at``, or failed (no ``retry_at``)."""
+        ...
+
+    def drop_webhook_delivery(self, delivery_id: str, owner: str) -> bool: ...
+
+    def webhook_delivery(self, tenant_id: str, job_id: str) -> WebhookDelivery | None: ...

@@ -90,3 +90,26 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True)),
     Index("ix_api_keys_tenant_id", "tenant_id"),
 )
+
+# The webhook outbox (bgremover.ledger.outbox): one row per announced final state, written in the
+# same transaction as that state. No foreign key to jobs: a delivery outlives nothing it needs.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("delivery_id", String(64), primary_key=True),
+    Column("job_id", String(64), nullable=False),
+    Column("tenant_id", String(128), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text),
+    Column("lease_owner", String(255)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_job_id", "job_id"),
+)

@@ -30,6 +30,7 @@ from bgremover.ledger.base import (
 )
 from bgremover.ledger.engine import create_ledger_engine
 from bgremover.ledger.migrate import upgrade
+from bgremover.ledger.outbox import SqlWebhookOutbox, insert_delivery
 from bgremover.ledger.schema import job_images, job_stages, jobs
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -47,8 +48,8 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-class SqlJobLedger:
-    """``JobLedger`` on any SQLAlchemy engine created by ``from_url``."""
+class SqlJobLedger(SqlWebhookOutbox):
+    """``JobLedger`` on any SQLAlchemy engine created by ``from_url`` (its webhook outbox included)."""
 
     def __init__(
         self,
@@ -215,7 +216,7 @@ class SqlJobLedger:
         now = self._now()
         mine = and_(jobs.c.job_id == job_id, jobs.c.tenant_id == tenant_id)
         with self._tx(write=True) as conn:
-            conn.execute(
+            canceled = conn.execute(
                 update(jobs)
                 .where(mine, jobs.c.status.in_(_ACTIVE))
                 .values(
@@ -225,7 +226,9 @@ class SqlJobLedger:
                     updated_at=now,
                     finished_at=now,
                 )
-            )
+            ).rowcount
+            if canceled == 1:  # the API does not read tenant configuration: the sender decides
+                insert_delivery(conn, job_id, JobStatus.CANCELED.value, now, tenant_id=tenant_id)
             return self._load_job(conn, mine)
 
     def fail(self, job_id: str, error: dict[str, Any]) -> None:
@@ -316,30 +319,39 @@ class SqlJobLedger:
     def set_progress(self, job_id: str, owner: str, done: int) -> None:
         self._owned_update(job_id, owner, progress_done=done)
 
-    def succeed(self, job_id: str, owner: str, result: dict[str, Any]) -> None:
+    def succeed(self, job_id: str, owner: str, result: dict[str, Any], *, notify: bool = False) -> None:
         now = self._now()
-        self._owned_update(
-            job_id,
-            owner,
-            status=JobStatus.SUCCEEDED.value,
-            stage=None,
-            result=result,
-            error=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            finished_at=now,
-        )
+        with self._tx(write=True) as conn:
+            self._owned_update_in(
+                conn,
+                job_id,
+                owner,
+                status=JobStatus.SUCCEEDED.value,
+                stage=None,
+                result=result,
+                error=None,
+                lease_owner=None,
+                lease_expires_at=None,
+                finished_at=now,
+            )
+            if notify:
+                insert_delivery(conn, job_id, JobStatus.SUCCEEDED.value, now)
 
-    def fail_claimed(self, job_id: str, owner: str, error: dict[str, Any]) -> None:
-        self._owned_update(
-            job_id,
-            owner,
-            status=JobStatus.FAILED.value,
-            error=error,
-            lease_owner=None,
-            lease_expires_at=None,
-            finished_at=self._now(),
-        )
+    def fail_claimed(self, job_id: str, owner: str, error: dict[str, Any], *, notify: bool = False) -> None:
+        now = self._now()
+        with self._tx(write=True) as conn:
+            self._owned_update_in(
+                conn,
+                job_id,
+                owner,
+                status=JobStatus.FAILED.value,
+                error=error,
+                lease_owner=None,
+                lease_expires_at=None,
+                finished_at=now,
+            )
+            if notify:
+                insert_delivery(conn, job_id, JobStatus.FAILED.value, now)
 
     def release(self, job_id: str, owner: str) -> None:
         self._owned_update(

@@ -112,6 +112,23 @@ WORKER_HEARTBEAT = Gauge(
     "Unix time of the latest heartbeat of any worker; stale when every worker is gone or stuck.",
     multiprocess_mode="max",
 )
+WEBHOOK_DELIVERIES = Counter(
+    "bgr_webhook_deliveries_total",
+    "Webhook attempts by outcome: delivered (2xx), retry (tried again later), failed (given up after "
+    "BGR_WEBHOOK_MAX_ATTEMPTS), dropped (the tenant has no webhook for the event).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_DURATION = Histogram(
+    "bgr_webhook_attempt_duration_seconds",
+    "Duration of one webhook POST, by outcome (delivered, retry, failed).",
+    ["outcome"],
+    buckets=_REQUEST_BUCKETS,
+)
+WEBHOOK_DELIVERY_LAG = Histogram(
+    "bgr_webhook_delivery_lag_seconds",
+    "From a job's final state to the delivery of its webhook, retries included.",
+    buckets=_WORK_BUCKETS,
+)
 
 
 def mark_process_dead(pid: int) -> None:

@@ -4,7 +4,34 @@ win over these: they apply where a request leaves a choice open."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from bgremover.webhooks.events import WebhookEvent, event_for_status
+from bgremover.webhooks.signing import secret_key
+
+
+class WebhookConfig(BaseModel):
+    """Where a tenant's final job states are announced. Set by the operator in the parameter store,
+    never taken from a request body, so a client cannot make workers call arbitrary URLs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: AnyHttpUrl = Field(description="The receiver; https in production.")
+    secret: SecretStr = Field(description="whsec_<base64>, shared with the receiver, signs every message.")
+    events: frozenset[WebhookEvent] = Field(
+        default=frozenset(WebhookEvent), min_length=1, description="Events to send; default: all."
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_is_a_key(cls, value: SecretStr) -> SecretStr:
+        key = secret_key(value.get_secret_value())
+        if len(key) < 16:
+            raise ValueError("a webhook secret must hold at least 16 random bytes")
+        return value
+
+    def wants(self, event: str) -> bool:
+        return event in self.events
 
 
 class TenantConfig(BaseModel):
@@ -18,3 +45,8 @@ class TenantConfig(BaseModel):
     job_time_limit_s: float | None = Field(
         default=None, gt=0, description="Per-job limit for this tenant; None: the deployment's."
     )
+    webhook: WebhookConfig | None = Field(default=None, description="Signed webhooks; None: none sent.")
+
+    def wants_webhook(self, status: str) -> bool:
+        """Whether a job ending in ``status`` (succeeded, failed, canceled) is announced to the tenant."""
+        return self.webhook is not None and self.webhook.wants(event_for_status(status))

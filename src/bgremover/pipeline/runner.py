@@ -19,6 +19,7 @@ from bgremover.observability.logging import get_logger, log_context
 from bgremover.observability.metrics import JOB_DURATION, JOBS
 from bgremover.params.base import ParameterStoreError
 from bgremover.params.cache import TenantConfigCache
+from bgremover.params.config import TenantConfig
 from bgremover.pipeline.engines import Engines
 from bgremover.pipeline.errors import JobTimeLimitError, job_problem
 from bgremover.pipeline.lease import Lease
@@ -108,7 +109,7 @@ class JobRunner:
             with lease:  # renewed in the background while the work runs
                 result = work.run()
         except JobTimeLimitError as exc:
-            self._fail(job, 504, "job-time-limit", str(exc), self._current_stage(job))
+            self._fail(job, 504, "job-time-limit", str(exc), self._current_stage(job), config)
             return
         except (LeaseLostError, KeyboardInterrupt):
             raise
@@ -117,9 +118,10 @@ class JobRunner:
             return
         except Exception as exc:
             log.exception("job_crashed")
-            self._fail(job, 500, "job-failed", f"{type(exc).__name__}: {exc}", self._current_stage(job))
+            reason = f"{type(exc).__name__}: {exc}"
+            self._fail(job, 500, "job-failed", reason, self._current_stage(job), config)
             return
-        self.ledger.succeed(job.job_id, self.owner, result)
+        self.ledger.succeed(job.job_id, self.owner, result, notify=config.wants_webhook("succeeded"))
         self._count(job, "succeeded")
         log.info("job_succeeded", **{k: v for k, v in result.items() if k != "groups"})
 
@@ -127,9 +129,20 @@ class JobRunner:
         current = self.ledger.get_job_for_worker(job.job_id)
         return current.stage if current else None
 
-    def _fail(self, job: Job, status: int, slug: str, detail: str, stage: str | None) -> None:
+    def _fail(
+        self,
+        job: Job,
+        status: int,
+        slug: str,
+        detail: str,
+        stage: str | None,
+        config: TenantConfig | None = None,
+    ) -> None:
+        """``config`` None: the tenant's webhook settings are unknown; the outbox row is written and
+        the sender, which reads them, decides."""
         error = job_problem(status, slug, detail, stage=stage, request_id=job.request_id)
-        self.ledger.fail_claimed(job.job_id, self.owner, error)
+        notify = config is None or config.wants_webhook("failed")
+        self.ledger.fail_claimed(job.job_id, self.owner, error, notify=notify)
         self._count(job, "failed")
         log.warning("job_failed", reason=slug, detail=detail, stage=stage)
 

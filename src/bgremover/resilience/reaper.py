@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import update
 
 from bgremover.ledger.base import Job, JobStatus
+from bgremover.ledger.outbox import insert_delivery
 from bgremover.ledger.schema import jobs
 from bgremover.ledger.sql import SqlJobLedger, utcnow
 from bgremover.observability.logging import get_logger
@@ -177,4 +178,7 @@ class Reaper:
                     )
                     .values(updated_at=now, **values)
                 ).rowcount
+                if changed == 1 and values.get("status") == JobStatus.FAILED.value:
+                    # Dead: announced like any failure (the sender drops it where no webhook wants it).
+                    insert_delivery(conn, job.job_id, JobStatus.FAILED.value, now, tenant_id=job.tenant_id)
         return changed == 1

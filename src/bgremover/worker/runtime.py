@@ -17,6 +17,9 @@ from bgremover.pipeline.engines import Engines
 from bgremover.pipeline.runner import JobRunner, RunnerLimits, worker_owner
 from bgremover.resilience.reaper import Reaper, RetryPolicy
 from bgremover.settings import Settings
+from bgremover.webhooks.delivery import DeliveryLoop, DeliveryOptions
+from bgremover.webhooks.schedule import RetrySchedule
+from bgremover.webhooks.sender import WebhookSender
 from bgremover.wiring import Services, build_services, build_tenant_configs
 
 log = get_logger(__name__)
@@ -59,10 +62,36 @@ class WorkerRuntime:
         )
         return Reaper(self.services.ledger, self.services.dispatcher, policy)
 
+    @cached_property
+    def deliveries(self) -> DeliveryLoop:
+        """This process's webhook sender, in a thread beside the jobs (see ``bgremover.webhooks``)."""
+        settings = self.settings
+        attempt_s = settings.webhook_connect_timeout_s + 2 * settings.webhook_timeout_s
+        return DeliveryLoop(
+            self.services.ledger,
+            self.runner.configs,  # the same per-tenant cache as the jobs: one store read per max age
+            WebhookSender(
+                connect_timeout_s=settings.webhook_connect_timeout_s, timeout_s=settings.webhook_timeout_s
+            ),
+            RetrySchedule(
+                max_attempts=settings.webhook_max_attempts,
+                base_s=settings.webhook_backoff_s,
+                max_s=settings.webhook_backoff_max_s,
+            ),
+            owner=self.runner.owner,
+            options=DeliveryOptions(
+                public_base_url=settings.public_base_url,
+                poll_s=settings.webhook_poll_s,
+                lease_s=max(60.0, 3 * attempt_s),
+            ),
+        )
+
     def start(self) -> None:
-        """Load models and warm the configuration cache now, not inside the first job."""
+        """Load models and warm the configuration cache now, not inside the first job; start sending
+        webhooks."""
         self.runner.engines.warm()
         tenants = self.runner.configs.warm()
+        self.deliveries.start()
         worker_heartbeat()
         log.info("worker_started", pid=os.getpid(), owner=self.runner.owner, tenants=len(tenants))
 
@@ -74,5 +103,7 @@ class WorkerRuntime:
         self.reaper.run_once()
 
     def stop(self) -> None:
+        if "deliveries" in self.__dict__:
+            self.deliveries.stop()
         if "services" in self.__dict__:
             self.services.close()

@@ -1,0 +1,29 @@
+"""Signed webhooks: a job's final state is announced to the URL its tenant configured.
+
+The ledger writes an outbox row in the same transaction as the job's final state
+(``bgremover.ledger.outbox``); a delivery loop in every worker process sends it
+(``bgremover.webhooks.delivery``), signed the Standard Webhooks way (``bgremover.webhooks.signing``).
+Receivers verify with ``bgremover.webhooks.verify``. This module imports nothing heavy, so that the
+parameter store's configuration model and the ledger can use the event names.
+"""
+
+from bgremover.webhooks.events import WebhookEvent, event_for_status, event_payload, render_body
+from bgremover.webhooks.signing import (
+    WebhookVerificationError,
+    generate_secret,
+    sign,
+    signed_headers,
+    verify,
+)
+
+__all__ = [
+    "WebhookEvent",
+    "WebhookVerificationError",
+    "event_for_status",
+    "event_payload",
+    "generate_secret",
+    "render_body",
+    "sign",
+    "signed_headers",
+    "verify",
+]
