@@ -95,6 +95,22 @@ class Settings(BaseSettings):
     jwt_tenant_claim: str = "tenant_id"
     trust_tenant_header: bool = False  # behind a gateway that sets X-Tenant-ID itself
     tenant_host_suffix: str | None = None  # "api.example.com": acme.api.example.com -> tenant acme
+    # Identity hardening: keys live in memory and are refreshed off the request path (bgremover.tenancy).
+    api_key_refresh_s: float = Field(default=10.0, gt=0)  # stored keys reloaded: a revocation's delay
+    jwks_url: str | None = None  # "https://idp/.well-known/jwks.json", "file:///etc/bgr/jwks.json", a path
+    jwks_refresh_s: float = Field(default=300.0, gt=0)  # periodic reload of the key set
+    jwks_min_refresh_interval_s: float = Field(default=30.0, ge=0)  # unknown kid: at most 1 reload per this
+    jwks_timeout_s: float = Field(default=5.0, gt=0)  # connect/read timeout of one JWKS fetch
+    jwks_max_bytes: int = Field(default=1024**2, ge=1024)  # a larger key set is refused
+    jwt_leeway_s: float = Field(default=30.0, ge=0, le=300)  # clock skew allowed on exp, nbf and iat
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _no_unsigned_tokens(cls, value: list[str]) -> list[str]:
+        """``none`` would accept unsigned tokens; refuse the configuration rather than the token."""
+        if any(name.lower() == "none" for name in value):
+            raise ValueError("'none' is not an acceptable JWT algorithm")
+        return value
 
     # Workers (bgremover.worker) and the per-tenant parameter store they read through a cache.
     workers: int | None = Field(default=None, ge=0)  # embedded workers of `serve`; None: fit to the machine

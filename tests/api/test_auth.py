@@ -26,9 +26,11 @@ def test_api_key_selects_the_tenant_and_isolates_jobs(make_client, services):
     assert services.ledger.get_job("acme", job_id) is not None
     assert client.get(f"/v1/jobs/{job_id}", headers=acme).json()["tenantId"] == "acme"
     assert_problem(client.get(f"/v1/jobs/{job_id}", headers=globex), 404, "not-found")
-    # a spoofed tenant header is ignored when the deployment does not trust it
+    # a tenant header naming another tenant than the key is refused, trusted or not
     spoofed = client.get(f"/v1/jobs/{job_id}", headers={**globex, "X-Tenant-ID": "acme"})
-    assert_problem(spoofed, 404, "not-found")
+    assert_problem(spoofed, 403, "tenant-mismatch")
+    same = client.get(f"/v1/jobs/{job_id}", headers={**acme, "X-Tenant-ID": "ACME"})
+    assert same.status_code == 200
 
 
 def test_invalid_tenant_header_in_the_embedded_default_is_400(client):

@@ -86,7 +86,7 @@ class TestJwt:
     def test_expired_tampered_or_unknown_kid_tokens_are_401(self, rsa_pair):
         private_pem, public_pem = rsa_pair
         res = resolver(**self.settings(public_pem))
-        expired = token(private_pem, exp=int(time.time()) - 10)
+        expired = token(private_pem, exp=int(time.time()) - 120)  # beyond the 30 s leeway
         tampered = token(private_pem)[:-4] + "AAAA"
         unknown = token(private_pem, kid="other")
         for bad in (expired, tampered, unknown, "not-a-jwt"):

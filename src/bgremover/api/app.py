@@ -25,7 +25,17 @@ from bgremover.tenancy import TenantResolver
 
 def _context(services: ServiceSet, settings: Settings) -> ApiContext:
     limiter = TenantRateLimiter(settings.rate_limit_storage_url)
-    return ApiContext(services, settings, TenantResolver(settings), limiter)
+    return ApiContext(services, settings, TenantResolver.from_settings(settings), limiter)
+
+
+@asynccontextmanager
+async def _identity_refreshers(context: ApiContext) -> AsyncIterator[None]:
+    """Stored API keys and the JWKS: loaded before the first request, refreshed in the background."""
+    context.resolver.start()
+    try:
+        yield
+    finally:
+        context.resolver.stop()
 
 
 def create_app(services: ServiceSet | None = None, settings: Settings | None = None) -> FastAPI:
@@ -34,14 +44,16 @@ def create_app(services: ServiceSet | None = None, settings: Settings | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if services is not None:
-            yield
+            async with _identity_refreshers(app.state.api):
+                yield
             return
         from bgremover.wiring import build_services  # the adapters, only when the app owns them
 
         owned = build_services(settings)
         app.state.api = _context(owned, settings)
         try:
-            yield
+            async with _identity_refreshers(app.state.api):
+                yield
         finally:
             owned.close()
 

@@ -48,7 +48,6 @@ async def request_tenant(request: Request) -> str:
         tenant = api_context(request).resolver.resolve(request.headers, request.headers.get("host"))
     except TenantResolutionError as exc:
         headers = {"WWW-Authenticate": 'Bearer realm="bg-remover"'} if exc.status == 401 else None
-        slug = "unauthorized" if exc.status == 401 else "invalid-tenant"
-        raise ProblemError(exc.status, slug, exc.detail, headers=headers) from exc
+        raise ProblemError(exc.status, exc.slug, exc.detail, headers=headers) from exc
     bind_log_context(tenant_id=tenant)
     return tenant

@@ -1,0 +1,128 @@
+"""Where API keys are kept: the ``ApiKeyStore`` port and its SQL adapter on the ledger's database.
+
+The request path never calls a store: ``StoredKeySnapshot`` copies the active keys into memory from a
+background thread, and the CLI (``bg-remover keys``) creates, lists and revokes them. Only the SHA-256
+digest of a key's secret is stored (``bgremover.tenancy.api_keys`` says why that is enough).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from bgremover.ledger.engine import create_ledger_engine
+from bgremover.ledger.migrate import upgrade
+from bgremover.ledger.schema import api_keys
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    key_id: str
+    tenant_id: str
+    digest: str  # SHA-256 hex of the secret part; never the secret
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class ApiKeyStore(Protocol):
+    """Persistent API keys. Revocation keeps the row (an audit trail of who had access, until when)."""
+
+    def add(self, record: ApiKeyRecord) -> None: ...
+    def list_keys(self, tenant_id: str | None = None) -> list[ApiKeyRecord]: ...
+    def revoke(self, key_id: str) -> ApiKeyRecord | None: ...
+    def active_keys(self) -> list[ApiKeyRecord]: ...
+    def close(self) -> None: ...
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+class SqlApiKeyStore:
+    """``ApiKeyStore`` in the ledger database's ``api_keys`` table (revision 0002)."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.engine = engine
+        self._now = clock
+
+    @classmethod
+    def from_url(cls, url: str, *, migrate: bool = False) -> SqlApiKeyStore:
+        """A store on ``BGR_DATABASE_URL``; ``migrate`` for the CLI, which may run before any service."""
+        store = cls(create_ledger_engine(url))
+        if migrate:
+            upgrade(store.engine)
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self, *, write: bool) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(bgr_write=write)
+            with conn.begin():
+                yield conn
+
+    def add(self, record: ApiKeyRecord) -> None:
+        with self._tx(write=True) as conn:
+            conn.execute(
+                insert(api_keys).values(
+                    key_id=record.key_id,
+                    tenant_id=record.tenant_id,
+                    digest=record.digest,
+                    label=record.label,
+                    created_at=record.created_at,
+                    revoked_at=record.revoked_at,
+                )
+            )
+
+    def list_keys(self, tenant_id: str | None = None) -> list[ApiKeyRecord]:
+        query = select(api_keys).order_by(api_keys.c.tenant_id, api_keys.c.created_at)
+        if tenant_id is not None:
+            query = query.where(api_keys.c.tenant_id == tenant_id)
+        with self._tx(write=False) as conn:
+            return [self._record(row) for row in conn.execute(query).mappings()]
+
+    def active_keys(self) -> list[ApiKeyRecord]:
+        query = select(api_keys).where(api_keys.c.revoked_at.is_(None))
+        with self._tx(write=False) as conn:
+            return [self._record(row) for row in conn.execute(query).mappings()]
+
+    def revoke(self, key_id: str) -> ApiKeyRecord | None:
+        """Marks the key revoked (once: a second revocation keeps the first time); ``None`` if unknown."""
+        mine = api_keys.c.key_id == key_id
+        with self._tx(write=True) as conn:
+            conn.execute(
+                update(api_keys).where(mine, api_keys.c.revoked_at.is_(None)).values(revoked_at=self._now())
+            )
+            row = conn.execute(select(api_keys).where(mine)).mappings().first()
+        return None if row is None else self._record(row)
+
+    @staticmethod
+    def _record(row: object) -> ApiKeyRecord:
+        values = dict(row)  # type: ignore[call-overload]
+        return ApiKeyRecord(
+            key_id=values["key_id"],
+            tenant_id=values["tenant_id"],
+            digest=values["digest"],
+            label=values["label"],
+            created_at=_aware(values["created_at"]),  # type: ignore[arg-type]
+            revoked_at=_aware(values["revoked_at"]),
+        )
