@@ -20,7 +20,7 @@ from bgremover.ledger.migrate import upgrade
 from bgremover.ledger.schema import api_keys
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
@@ -58,7 +58,7 @@ def _aware(value: datetime | None) -> datetime | None:
 class SqlApiKeyStore:
     """``ApiKeyStore`` in the ledger database's ``api_keys`` table (revision 0002)."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self._now = clock
 
