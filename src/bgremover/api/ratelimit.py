@@ -78,6 +78,9 @@ class TenantRateLimiter:
 
     def __init__(self, storage_url: str = "memory://") -> None:
         self._window = MovingWindowRateLimiter(_storage(storage_url))
+        # Counting in memory takes microseconds: done on the event loop. A network store is called
+        # from a worker thread, so a slow Redis never stalls other requests.
+        self.blocking = not storage_url.startswith("memory")
 
     def hit(self, kind: RequestKind, tenant: str, rate: str) -> RateDecision | None:
         """Count one request against ``rate``; ``None`` when the storage could not be reached."""
@@ -98,7 +101,11 @@ async def _limited(request: Request, tenant: str, kind: RequestKind) -> str:
     rate = limits.rate_limit if kind == "submit" else limits.read_rate_limit
     if rate is None:
         return tenant
-    decision = await anyio.to_thread.run_sync(ctx.limiter.hit, kind, tenant, rate)
+    limiter = ctx.limiter
+    if limiter.blocking:
+        decision = await anyio.to_thread.run_sync(limiter.hit, kind, tenant, rate)
+    else:
+        decision = limiter.hit(kind, tenant, rate)
     if decision is None:
         return tenant
     if not decision.allowed:
