@@ -5,15 +5,18 @@ whole-job stages are recorded as each one finishes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from bgremover.observability.metrics import STAGE_DURATION
 
 
 class StageTimer:
-    def __init__(self, job_type: str) -> None:
+    """``on_enter`` is told each stage as it starts (the job's current stage, ``CurrentStage``)."""
+
+    def __init__(self, job_type: str, on_enter: Callable[[str], None] | None = None) -> None:
         self._job_type = job_type
+        self._on_enter = on_enter
         self.totals_ms: dict[str, float] = {}
         self.counts: dict[str, int] = {}
 
@@ -21,6 +24,8 @@ class StageTimer:
     def stage(self, name: str, *, images: int = 1) -> Iterator[None]:
         """Time a block of ``name`` that handles ``images`` images (0 for batch work on images
         already counted)."""
+        if self._on_enter is not None:
+            self._on_enter(name)
         started = time.perf_counter()
         try:
             yield

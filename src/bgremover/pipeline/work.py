@@ -6,6 +6,7 @@ over the job, with the image count), then ``grouping`` (group-images) and ``stor
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -14,12 +15,14 @@ from bgremover.blobs.base import BlobStore
 from bgremover.cutout import CutoutOptions
 from bgremover.grouping.engine import GroupingEngine
 from bgremover.grouping.subject import SubjectView
-from bgremover.ledger.base import ImageOutcome, ImageRecord, ImageStatus, Job, JobType
+from bgremover.ledger.base import ImageOutcome, ImageRecord, ImageStatus, Job, JobType, LeaseLostError
 from bgremover.observability.metrics import IMAGES
+from bgremover.pipeline.current_stage import CurrentStage
 from bgremover.pipeline.engines import Engines
 from bgremover.pipeline.images import CUTOUTS, DECODE, EMBEDDINGS, THUMBNAILS, ImagePlan, ImageWorker
 from bgremover.pipeline.lease import Lease
 from bgremover.pipeline.timing import StageTimer
+from bgremover.resilience.transient import BACKEND_OUTAGE
 
 GROUPING, STORE = "grouping", "store"
 EMBED_BATCH = 16
@@ -52,7 +55,8 @@ class JobWork:
         self.images = images
         self.lease = lease
         self._ledger = lease.ledger
-        self.timer = StageTimer(job.type.value)
+        self.current_stage = CurrentStage(self._ledger, job.job_id, lease.owner)
+        self.timer = StageTimer(job.type.value, on_enter=self.current_stage)
         self.grouping: GroupingEngine | None = engines.grouping if plan.grouping else None
         self.threshold = threshold
         self.worker = ImageWorker(
@@ -62,7 +66,17 @@ class JobWork:
         self._described: list[tuple[str, np.ndarray]] = []
 
     def run(self) -> dict[str, Any]:
-        self._ledger.start_stage(self.job.job_id, self.lease.owner, DECODE)
+        """Every stage is recorded as the job's current stage as it starts (``CurrentStage``)."""
+        try:
+            return self._run()
+        except BaseException:
+            with contextlib.suppress(LeaseLostError, *BACKEND_OUTAGE):
+                self.current_stage.flush()  # a failure names the stage it happened in
+            raise
+        finally:
+            self.current_stage.close()
+
+    def _run(self) -> dict[str, Any]:
         succeeded = 0
         for done, record in enumerate(self.images, start=1):
             result = self.worker.process(record)
@@ -80,7 +94,6 @@ class JobWork:
                 self._finish(stage, images=self.timer.counts[stage])
         result: dict[str, Any] = {"succeeded": succeeded, "failed": len(self.images) - succeeded}
         groups = self._group() if self.grouping is not None else None
-        self._ledger.start_stage(self.job.job_id, self.lease.owner, STORE)
         with self.timer.stage(STORE):
             if groups is not None:
                 result["groups"] = self._store_groups(groups)
@@ -100,7 +113,6 @@ class JobWork:
     def _group(self) -> list[tuple[list[str], str]]:
         """(member image ids, representative id) per group, over the images that succeeded."""
         assert self.grouping is not None
-        self._ledger.start_stage(self.job.job_id, self.lease.owner, GROUPING)
         with self.timer.stage(GROUPING):
             ids = [image_id for image_id, _ in self._described]
             groups = []
