@@ -184,6 +184,18 @@ def test_limits_from_the_environment(monkeypatch):
     assert (other.rate_limit, other.monthly_image_quota) == ("100/minute", 1000)
 
 
+def test_limits_from_the_config_file(tmp_path, monkeypatch):
+    config = tmp_path / "bgremover.toml"
+    config.write_text(
+        'max_active_jobs = 4\n[tenant_limits.acme]\nmax_active_jobs = 40\nread_rate_limit = "9/second"\n'
+    )
+    monkeypatch.setenv("BGR_CONFIG_FILE", str(config))
+    settings = Settings()
+    assert settings.limits_for("acme").max_active_jobs == 40
+    assert settings.limits_for("acme").read_rate_limit == "9/second"
+    assert settings.limits_for("other").max_active_jobs == 4
+
+
 @pytest.mark.parametrize(
     "bad",
     [
