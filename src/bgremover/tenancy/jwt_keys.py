@@ -25,23 +25,31 @@ class VerificationKey:
         return algorithm in self.by_algorithm
 
 
-def static_key(kid: str, material: str, allowed: Iterable[str]) -> VerificationKey | None:
+MIN_HMAC_SECRET_BYTES = 32  # RFC 7518 3.2: an HMAC key at least as long as the hash output
+
+
+def static_key(kid: str, material: str, allowed: Iterable[str]) -> VerificationKey:
     """A key from ``BGR_JWT_KEYS`` (a PEM public key or an HMAC secret), prepared for each allowed
     algorithm that PyJWT accepts it for: PyJWT refuses PEM and SSH keys as HMAC secrets and secrets
-    as RSA/EC keys, so a PEM gets only asymmetric algorithms of its own type."""
+    as RSA/EC keys, so a PEM gets only asymmetric algorithms of its own type. A secret shorter than
+    32 bytes is never an HMAC key. Raises ``ValueError`` for a key no allowed algorithm can use, so
+    a misconfiguration stops the service at start rather than refusing every token."""
     prepared: dict[str, Any] = {}
     for name in allowed:
+        if name.startswith("HS") and len(material.encode()) < MIN_HMAC_SECRET_BYTES:
+            continue
         try:
             prepared[name] = jwt.get_algorithm_by_name(name).prepare_key(material)
         except (InvalidKeyError, NotImplementedError, ValueError, TypeError):
             continue
-    return VerificationKey(kid, prepared) if prepared else None
+    if not prepared:
+        raise ValueError(f"JWT key {kid!r} is usable with none of the allowed algorithms {list(allowed)}")
+    return VerificationKey(kid, prepared)
 
 
 def static_keys(keys: Mapping[str, str], allowed: Iterable[str]) -> dict[str, VerificationKey]:
     allowed = list(allowed)
-    found = {kid: static_key(kid, material, allowed) for kid, material in keys.items()}
-    return {kid: key for kid, key in found.items() if key is not None}
+    return {kid: static_key(kid, material, allowed) for kid, material in keys.items()}
 
 
 def jwk_key(jwk: jwt.PyJWK, allowed: Iterable[str]) -> VerificationKey | None:
