@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from backends import free_port
 from bgremover.ledger import JobType, NewImage, NewJob
@@ -77,6 +78,10 @@ def world(tmp_path: Path) -> Iterator[World]:
     world.ledger.close()
 
 
+def counted(outcome: str) -> float:
+    return REGISTRY.get_sample_value("bgr_webhook_deliveries_total", {"outcome": outcome}) or 0.0
+
+
 def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -86,6 +91,7 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
 
 def test_a_flaky_receiver_gets_three_attempts_of_one_message_and_it_ends_delivered(world: World) -> None:
     secret = generate_secret()
+    before = {o: counted(o) for o in ("retry", "delivered")}
     with webhook_receiver([500, 500, 200]) as receiver:
         world.configure("acme", {"webhook": {"url": receiver.url, "secret": secret}})
         job_id = world.finish_job("acme")
@@ -99,6 +105,7 @@ def test_a_flaky_receiver_gets_three_attempts_of_one_message_and_it_ends_deliver
     delivery = world.delivery(job_id)
     assert delivery is not None and (delivery.attempts, delivery.last_error) == (3, None)
     assert len(received) == 3
+    assert {o: counted(o) - before[o] for o in before} == {"retry": 2, "delivered": 1}
     assert len({r.headers["webhook-id"] for r in received}) == 1  # one message, retried
     assert received[0].headers["webhook-id"] == delivery.delivery_id
     for request in received:  # every attempt is signed afresh and verifies
