@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy.engine import make_url
 
-from backends import free_port
+from backends import TcpProxy, free_port
 from bgremover.ledger import JobType, NewImage, NewJob
 from bgremover.ledger.base import DeliveryStatus, WebhookDelivery
 from bgremover.ledger.sql import SqlJobLedger
@@ -29,9 +30,9 @@ BASE_URL = "https://bgr.example.com"
 
 
 class World:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, database_url: str | None = None) -> None:
         self.params = root / "params"
-        self.ledger = SqlJobLedger.from_url(f"sqlite:///{root / 'ledger.db'}")
+        self.ledger = SqlJobLedger.from_url(database_url or f"sqlite:///{root / 'ledger.db'}")
         self.configs = TenantConfigCache(LocalParameterStore(self.params), stage="dev", max_age_s=0)
 
     def configure(self, tenant: str, config: dict[str, object]) -> None:
@@ -170,3 +171,44 @@ def test_stop_returns_promptly_while_idle(world: World) -> None:
     started = time.monotonic()
     loop.stop()
     assert time.monotonic() - started < 2
+
+
+def test_the_loop_outlives_a_ledger_outage(tmp_path: Path, postgres_url: str) -> None:
+    """PostgreSQL cut off under a running loop (connections reset, new ones refused): passes fail and
+    are logged, the thread lives on, and a webhook queued after the outage is delivered."""
+    proxy = TcpProxy(5432)
+    world = World(
+        tmp_path, make_url(postgres_url).set(host="127.0.0.1", port=proxy.port).render_as_string(False)
+    )
+    secret = generate_secret()
+    try:
+        with webhook_receiver([200]) as receiver:
+            world.configure("acme", {"webhook": {"url": receiver.url, "secret": secret}})
+            loop = world.loop()
+            loop.start()
+            try:
+                world.finish_job("acme")
+                wait_until(lambda: len(receiver.snapshot()) == 1)
+                proxy.cut()
+                time.sleep(0.5)  # some passes fail meanwhile
+                proxy.restore()
+                job_id = wait_for(lambda: world.finish_job("acme"))
+                wait_until(lambda: world.status(job_id) is DeliveryStatus.DELIVERED)
+            finally:
+                loop.stop()
+            assert len(receiver.snapshot()) == 2
+    finally:
+        world.ledger.close()
+        proxy.close()
+
+
+def wait_for(action: Callable[[], str], timeout: float = 10.0) -> str:
+    """``action``'s result once it stops failing on a connection the outage left broken."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

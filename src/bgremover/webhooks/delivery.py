@@ -30,6 +30,7 @@ from bgremover.observability.metrics import (
 )
 from bgremover.params.base import ParameterStoreError
 from bgremover.params.cache import TenantConfigCache
+from bgremover.resilience.transient import LEDGER_OUTAGE
 from bgremover.webhooks.events import render_body
 from bgremover.webhooks.schedule import RetrySchedule
 from bgremover.webhooks.sender import WebhookSender
@@ -88,8 +89,10 @@ class DeliveryLoop:
         while not self._stopping.wait(poll * (0.5 + self._rng())):  # jittered: loops drift apart
             try:
                 self.run_once()
-            except Exception:  # the ledger is briefly down, say: the next pass tries again
-                log.exception("webhook.pass_failed")
+            except LEDGER_OUTAGE as exc:  # the next pass tries again; a held lease expires
+                log.warning("webhook.pass_failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            except Exception:  # a bug: logged, and the thread lives on for the other webhooks
+                log.exception("webhook.pass_crashed")
 
     # --- one pass ------------------------------------------------------------------------------------
     def run_once(self) -> int:
