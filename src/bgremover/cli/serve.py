@@ -52,10 +52,14 @@ class WorkerTree:
         return subprocess.Popen(self._command, start_new_session=True, preexec_fn=_term_on_parent_death)
 
     def _watch(self) -> None:
+        # Imported here: prometheus_client must not load before ``prepare_metrics`` (see ``serve``).
+        from bgremover.observability.dead_processes import mark_exited_processes
+
         while not self._stopping.is_set():
             code = self._process.wait()
             if self._stopping.wait(RESTART_DELAY_S):
                 return
+            mark_exited_processes()  # the dead tree's workers must not count as alive any more
             print(f"bg-remover serve: workers exited with {code}, starting them again", file=sys.stderr)
             self._process = self._spawn()
 

@@ -16,6 +16,7 @@ from huey import Huey
 from huey.api import TaskWrapper
 from huey.consumer import Consumer, Scheduler, Worker, WorkerRecycle
 
+from bgremover.observability.metrics import mark_process_dead
 from bgremover.resilience.watchdog import Watchdog
 
 
@@ -78,6 +79,19 @@ class RecyclingConsumer(Consumer):
         kwargs.setdefault("worker_type", "process")
         kwargs.setdefault("health_check_interval", 1)
         super().__init__(huey, **kwargs)
+
+    def check_worker_health(self) -> bool:
+        """Huey's check (dead workers replaced), then the live gauges of the replaced ones dropped:
+        a recycled or killed worker must not count in ``bgr_workers_alive`` any more."""
+        processes = [process for _, process in self.worker_threads] + [self.scheduler]
+        dead = [
+            getattr(process, "pid", None) for process in processes if not self.environment.is_alive(process)
+        ]
+        healthy = bool(super().check_worker_health())
+        for pid in dead:
+            if pid is not None:  # thread workers have none: their gauges are the consumer's own
+                mark_process_dead(pid)
+        return healthy
 
     def _create_scheduler(self) -> IntervalScheduler:
         return IntervalScheduler(
