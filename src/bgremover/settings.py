@@ -56,6 +56,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///var/bgremover.db"
     queue_url: str = "sqlite:///var/queue.db"
+    # The queue's name within its backend (Redis keys, SQLite rows): deployments sharing one Redis
+    # need different names, or each one's workers take the other's jobs.
+    queue_name: str = Field(default="bgremover", pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
     storage_url: str = "file://./var/blobs"
     model_dir: Path = Path("var/models")
     stage: str = "dev"

@@ -41,7 +41,7 @@ def build_services(
             s3_endpoint_url=settings.s3_endpoint_url,
             s3_presign_seconds=settings.s3_presign_seconds,
         ),
-        dispatcher=HueyDispatcher.from_url(settings.queue_url, handler),
+        dispatcher=HueyDispatcher.from_url(settings.queue_url, handler, name=settings.queue_name),
     )
 
 

@@ -3,7 +3,8 @@
 
 A message carries only a job id; the ledger holds everything else. The task is registered under a
 fixed name in every process (API and workers), but only a worker passes the handler that runs it,
-so the API imports nothing of the pipeline.
+so the API imports nothing of the pipeline. The queue's own name is ``BGR_QUEUE_NAME``
+(``QUEUE_NAME`` by default): two deployments sharing one Redis keep apart by it.
 """
 
 from __future__ import annotations

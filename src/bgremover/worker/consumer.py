@@ -39,7 +39,7 @@ def default_worker_count() -> int:
 
 def build_consumer(settings: Settings, workers: int) -> RecyclingConsumer:
     runtime = WorkerRuntime(settings)
-    dispatcher = HueyDispatcher.from_url(settings.queue_url, runtime.handle)
+    dispatcher = HueyDispatcher.from_url(settings.queue_url, runtime.handle, name=settings.queue_name)
     huey = dispatcher.huey
     huey.on_startup(name="bgr-runtime-start")(runtime.start)
     huey.on_shutdown(name="bgr-runtime-stop")(runtime.stop)
