@@ -35,7 +35,10 @@ import psutil
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, model_dir
+from _common import REPO_ROOT, SHARED_DATA, model_dir
+
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # the e2e tests' readiness wait, shared
+from server_readiness import wait_until_ready
 
 PHOTOS = SHARED_DATA / "fashion_products"
 ROUTE = "/v1/group-images"
@@ -107,21 +110,8 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self._log = (state / f"server-{port}.log").open("wb")
         self._process = subprocess.Popen(command, cwd=state, env=env, stdout=self._log, stderr=self._log)
-        self._wait_ready()
+        wait_until_ready(f"{self.url}/readyz", self._process, Path(self._log.name), timeout=180, interval=0.5)
         self._family = psutil.Process(self._process.pid).children(recursive=True)
-
-    def _wait_ready(self, timeout: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"server exited with {self._process.returncode}; see {self._log.name}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"server not ready after {timeout} s; see {self._log.name}")
 
     def stop(self) -> None:
         self._family += psutil.Process(self._process.pid).children(recursive=True)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from backends import free_port
+from server_readiness import wait_until_ready
 
 FINAL = {"succeeded", "failed", "canceled"}
 
@@ -71,7 +72,7 @@ def running_server(
         )
     server = Server(process, f"http://127.0.0.1:{port}", workdir, log)
     try:
-        _wait_ready(server, probe)
+        wait_until_ready(f"{server.base_url}{probe}", process, log)
         yield server
     finally:
         try:
@@ -79,17 +80,3 @@ def running_server(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-def _wait_ready(server: Server, probe: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"serve exited early:\n{server.log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{server.base_url}{probe}", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"serve not ready after {timeout} s:\n{server.log.read_text()[-4000:]}")
