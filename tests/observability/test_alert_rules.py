@@ -36,7 +36,7 @@ def run(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_rules_are_valid(promtool):
     result = run(promtool, "check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 rules found" in result.stdout
+    assert "8 rules found" in result.stdout
 
 
 def test_rules_fire_when_and_only_when_expected(promtool):
