@@ -1,21 +1,25 @@
 """Blobs on the local disk, the embedded default (``BGR_STORAGE_URL=file://./var/blobs``).
 
 Writes go to a temporary file in the target folder and are renamed into place, so a reader never sees
-half a blob and a crash leaves no partial file under a real key.
+half a blob and a crash leaves no partial file under a real key. They use the bare system calls (open,
+write, rename; mkdir only when the folder is missing): a submit writes one blob per photo on the request
+path, and on a small VM pathlib, ``mkstemp`` and buffered file objects cost a third of that time.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
+import secrets
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
 from bgremover.blobs.base import BlobNotFoundError
 
 _CHUNK = 1024 * 1024
+_TMP_PREFIX = ".tmp-"
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_MODE = 0o600  # blobs are the tenants' photos: readable by the service's user only
 
 
 class LocalBlobStore:
@@ -39,18 +43,30 @@ class LocalBlobStore:
         return self.root.joinpath(*parts)
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
-        with self._atomic_writer(key) as out:
-            out.write(data)
+        self._write(key, (data,))
 
     def put_stream(
         self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream"
     ) -> int:
-        with self._atomic_writer(key) as out:
-            shutil.copyfileobj(stream, out, _CHUNK)
-            return out.tell()
+        return self._write(key, iter(lambda: stream.read(_CHUNK), b""))
 
-    def _atomic_writer(self, key: str) -> _AtomicWriter:
-        return _AtomicWriter(self._path(key))
+    def _write(self, key: str, chunks: Iterable[bytes]) -> int:
+        """A temporary file beside the target, renamed onto it only when the write completed."""
+        target = self._path(key)
+        tmp = target.with_name(f"{_TMP_PREFIX}{target.name}-{secrets.token_hex(8)}")
+        fd = _create(tmp, target.parent)
+        written = 0
+        try:
+            try:
+                for chunk in chunks:
+                    written += _write_all(fd, chunk)
+            finally:
+                os.close(fd)
+            tmp.replace(target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return written
 
     def get(self, key: str) -> bytes:
         with self.open(key) as stream:
@@ -79,29 +95,24 @@ class LocalBlobStore:
             return
         for dirpath, _dirs, files in os.walk(base):
             for name in files:
-                if name.startswith(".tmp-"):
+                if name.startswith(_TMP_PREFIX):
                     continue
                 key = Path(dirpath, name).relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     yield key
 
 
-class _AtomicWriter:
-    """A temporary file beside the target, renamed onto it only when the write completed."""
+def _create(path: Path, folder: Path) -> int:
+    """Open a new file; its folder is made only when missing (the open says so), not checked first."""
+    try:
+        return os.open(path, _CREATE, _MODE)
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.open(path, _CREATE, _MODE)
 
-    def __init__(self, target: Path) -> None:
-        self._target = target
 
-    def __enter__(self) -> BinaryIO:
-        self._target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self._target.parent, prefix=".tmp-")
-        self._tmp = Path(tmp)
-        self._file = os.fdopen(fd, "wb")
-        return cast(BinaryIO, self._file)
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._file.close()
-        if exc_type is None:
-            self._tmp.replace(self._target)
-        else:
-            self._tmp.unlink(missing_ok=True)
+def _write_all(fd: int, chunk: bytes) -> int:
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view) :]
+    return len(chunk)
