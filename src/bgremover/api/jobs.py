@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 
 from bgremover.api.context import ApiContext, api_context
-from bgremover.api.problems import ProblemError
+from bgremover.api.problems import ProblemError, documented_problems
 from bgremover.api.ratelimit import read_tenant
 from bgremover.api.representation import OUTPUT_KINDS, job_json
 from bgremover.blobs.base import BlobNotFoundError, PresigningBlobStore
@@ -35,7 +35,10 @@ def _job_document(ctx: ApiContext, request: Request, tenant: str, job: Job) -> d
     return job_json(request, job, images, webhook)
 
 
-@router.get("/v1/jobs/{job_id}", name="get_job")
+_JOB_PROBLEMS = documented_problems(400, 401, 403, 404, 429, 503)
+
+
+@router.get("/v1/jobs/{job_id}", name="get_job", responses=_JOB_PROBLEMS)
 async def get_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -> JSONResponse:
     bind_log_context(job_id=job_id)
 
@@ -49,7 +52,7 @@ async def get_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -
     return JSONResponse(document)
 
 
-@router.delete("/v1/jobs/{job_id}", name="cancel_job")
+@router.delete("/v1/jobs/{job_id}", name="cancel_job", responses=_JOB_PROBLEMS)
 async def cancel_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -> JSONResponse:
     """Cancel a queued or running job (a worker stops at its next check); a final job is returned as is."""
     bind_log_context(job_id=job_id)
@@ -76,7 +79,7 @@ def _chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
         stream.close()
 
 
-@router.get("/v1/jobs/{job_id}/images/{image_id}/{kind}", name="get_image_blob")
+@router.get("/v1/jobs/{job_id}/images/{image_id}/{kind}", name="get_image_blob", responses=_JOB_PROBLEMS)
 async def get_image_blob(job_id: str, image_id: str, kind: str, ctx: Context, tenant: Tenant) -> Response:
     """Stream an original or an output of one image, without loading it whole."""
     if kind != "original" and kind not in OUTPUT_KINDS:

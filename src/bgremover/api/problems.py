@@ -38,6 +38,40 @@ class ProblemError(Exception):
         self.extensions = extensions
 
 
+_PROBLEM_REASONS = {
+    400: "Malformed request (multipart, JSON, tenant id)",
+    401: "Missing, invalid or expired credentials",
+    402: "The tenant's monthly image quota is exhausted",
+    403: "A credential for one tenant sent with another tenant's X-Tenant-ID or Host",
+    404: "No such job or image for this tenant",
+    408: "The upload stalled or exceeded its deadline",
+    413: "Too many images, an image or the request too large, or too many pixels",
+    415: "Bytes that are not a supported image",
+    422: "Invalid options, or an Idempotency-Key reused with another body",
+    429: "Rate limit or active-job quota reached (see Retry-After and RateLimit-* headers)",
+    503: "A backend (ledger, queue, blob store) is unavailable; retry after Retry-After",
+}
+
+
+def documented_problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems a route may answer, so clients generated from the
+    schema know every refusal is ``application/problem+json``."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+        },
+    }
+    return {
+        status: {"description": _PROBLEM_REASONS[status], "content": {PROBLEM_JSON: {"schema": schema}}}
+        for status in statuses
+    }
+
+
 def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bgremover.api.context import ApiContext, api_context
 from bgremover.api.options import GroupImagesOptions, RemoveBackgroundOptions
-from bgremover.api.problems import ProblemError, problem, request_id_of
+from bgremover.api.problems import ProblemError, documented_problems, problem, request_id_of
 from bgremover.api.quotas import Admission, admit_before_body, admit_images
 from bgremover.api.ratelimit import submit_tenant
 from bgremover.api.representation import status_url
@@ -221,10 +221,23 @@ def _documented_body(options_model: type[BaseModel]) -> dict[str, Any]:
 
 _GROUP_DOC = _documented_body(GroupImagesOptions)
 _REMOVE_DOC = _documented_body(RemoveBackgroundOptions)
+_SUBMIT_PROBLEMS = documented_problems(400, 401, 402, 403, 408, 413, 415, 422, 429, 503)
 
 
-@router.post("/v1/group-images", status_code=202, name="group_images", openapi_extra=_GROUP_DOC)
-@router.post("/bg-remover/group-images", status_code=202, name="group_images_alias", openapi_extra=_GROUP_DOC)
+@router.post(
+    "/v1/group-images",
+    status_code=202,
+    name="group_images",
+    responses=_SUBMIT_PROBLEMS,
+    openapi_extra=_GROUP_DOC,
+)
+@router.post(
+    "/bg-remover/group-images",
+    status_code=202,
+    name="group_images_alias",
+    responses=_SUBMIT_PROBLEMS,
+    openapi_extra=_GROUP_DOC,
+)
 async def group_images(
     request: Request, ctx: Context, tenant: Tenant, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -232,7 +245,13 @@ async def group_images(
     return await submit(request, ctx, tenant, JobType.GROUP_IMAGES, GroupImagesOptions, idempotency_key)
 
 
-@router.post("/v1/remove-background", status_code=202, name="remove_background", openapi_extra=_REMOVE_DOC)
+@router.post(
+    "/v1/remove-background",
+    status_code=202,
+    name="remove_background",
+    responses=_SUBMIT_PROBLEMS,
+    openapi_extra=_REMOVE_DOC,
+)
 async def remove_background(
     request: Request, ctx: Context, tenant: Tenant, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
