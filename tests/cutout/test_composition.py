@@ -84,3 +84,17 @@ def test_mask_of_the_wrong_size_is_refused(image_and_mask) -> None:
     image, mask = image_and_mask
     with pytest.raises(ValueError, match="does not match"):
         compose(image, mask[:10], CutoutOptions())
+
+
+def test_cropped_transparent_cutout_is_exact_on_random_pixels() -> None:
+    """The OpenCV path against the definition: colour kept where alpha > 0, all zero elsewhere, on a
+    crop (a non-contiguous view) of noisy pixels and a noisy mask."""
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (50, 70, 3), np.uint8)
+    mask = rng.integers(0, 256, (50, 70), np.uint8)
+    mask[rng.random((50, 70)) < 0.3] = 0
+    mask[:5], mask[-5:], mask[:, :7] = 0, 0, 0  # a border that the crop removes
+    out = np.asarray(_open(compose(Image.fromarray(pixels), mask, CutoutOptions(crop=True))))
+    rgb, alpha = pixels[5:-5, 7:], mask[5:-5, 7:]
+    expected = np.where(alpha[..., None] > 0, np.dstack([rgb, alpha]), 0)
+    assert np.array_equal(out, expected)

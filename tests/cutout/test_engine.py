@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bgremover.cutout import CutoutEngine
-from bgremover.cutout.engine import SecondPass
+from bgremover.cutout.engine import SecondPass, to_uint8
 from bgremover.cutout.metrics import mask_iou
 from bgremover.imaging.decode import decode_image
 
@@ -75,3 +75,9 @@ def test_refinement_snaps_the_mask_to_the_photo_edges(engine: CutoutEngine) -> N
     assert refined.shape == plain.shape and refined.dtype == np.uint8
     assert not np.array_equal(plain, refined)
     assert engine.refine is False  # with_options returns a new engine
+
+
+def test_probability_to_uint8_rounds_and_saturates() -> None:
+    prob = np.array([[0.0, 1.0, 0.5, 0.2, 1.0 + 1e-6, 0.998]], np.float32)
+    assert to_uint8(prob).tolist() == [[0, 255, 128, 51, 255, 254]]
+    assert to_uint8(prob).dtype == np.uint8
