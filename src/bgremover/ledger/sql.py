@@ -7,8 +7,9 @@ worker racing a cancel, are settled by the database whatever the backend.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,6 +62,11 @@ class SqlJobLedger(SqlWebhookOutbox):
         self.engine = engine
         self._now = clock
         self._idempotency_ttl = idempotency_ttl
+        # SQLite has one writer at a time. This process's writers queue on a lock, woken as soon as it
+        # is free, instead of in SQLite's busy handler, which sleeps longer and longer between tries and
+        # starves some: 8 threads writing beside a worker process, create_job p99 183-336 ms (max >1 s)
+        # without, 37 ms (max 55) with, same mean. Other processes still meet the busy handler.
+        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True) -> SqlJobLedger:
@@ -77,10 +83,13 @@ class SqlJobLedger(SqlWebhookOutbox):
 
     @contextmanager
     def _tx(self, *, write: bool) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        with self._writer_turn(write), self.engine.connect() as conn:
             conn.execution_options(bgr_write=write)
             with conn.begin():
                 yield conn
+
+    def _writer_turn(self, write: bool) -> AbstractContextManager[object]:
+        return self._write_lock if write and self._write_lock is not None else nullcontext()
 
     # --- the API side -------------------------------------------------------------------------
     def create_job(self, new: NewJob) -> tuple[Job, bool]:
