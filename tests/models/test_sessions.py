@@ -16,3 +16,10 @@ def test_threads_follow_the_environment(monkeypatch) -> None:
     assert default_threads() == 3
     monkeypatch.delenv("BGR_ORT_THREADS")
     assert default_threads() >= 1
+
+
+def test_one_session_per_thread_count(model_dir: Path) -> None:
+    single = get_session(model_dir / "u2netp.onnx", threads=1)
+    assert get_session(model_dir / "u2netp.onnx", 1) is single
+    assert single is not get_session(model_dir / "u2netp.onnx", threads=default_threads() + 1)
+    assert single.get_session_options().intra_op_num_threads == 1

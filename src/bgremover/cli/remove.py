@@ -47,6 +47,10 @@ def remove(
         bool, typer.Option("--refine", help="Snap mask edges to the photo (guided filter).")
     ] = False,
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Default: BGR_MODEL_DIR.")] = None,
+    lanes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Images inferred at once, cores/lanes threads each. Default: one per core."),
+    ] = None,
 ) -> None:
     """Remove the background of every input; a bad file is reported and skipped (exit code 1)."""
     options = _options(
@@ -76,7 +80,7 @@ def remove(
         disable=not console.is_terminal,
     ) as progress:
         task = progress.add_task("cut-outs", total=len(sources))
-        for item in run_batch(sources, output, engine, options):
+        for item in run_batch(sources, output, engine, options, lanes=lanes):
             if not item.ok:
                 failed += 1
                 progress.console.print(f"[red]failed[/red] {item.source}: {item.error}")

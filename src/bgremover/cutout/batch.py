@@ -1,11 +1,17 @@
-"""Cut-outs of many files with decoding and encoding overlapped with inference.
+"""Cut-outs of many files: several images in flight at once, each decoded, inferred, composed and
+written by one thread.
 
-ONNX Runtime, Pillow's codecs and zlib all release the GIL, so while the model runs on image n,
-threads decode image n+1 and encode image n-1. Both queues are bounded, so memory stays flat
-however many files there are. A file that fails is reported and skipped; the batch goes on."""
+ONNX Runtime, Pillow's codecs, OpenCV and zlib all release the GIL, so while the model runs on one
+image, other threads decode and encode their own. Inference runs in ``lanes`` images at once, each on
+``cores / lanes`` ONNX Runtime threads: a batch-1 convolution net keeps one core busier than it keeps
+two, so two single-threaded inferences side by side beat one two-threaded inference. At most
+``2 * lanes + 1`` images are in flight, so memory stays flat however many files there are. A file that
+fails is reported and skipped; the batch goes on."""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,9 +24,9 @@ from bgremover.cutout.composition import compose
 from bgremover.cutout.engine import CutoutEngine
 from bgremover.cutout.options import CutoutOptions
 from bgremover.imaging.decode import ImageDecodeError, decode_image
+from bgremover.models.sessions import default_threads
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif"})
-PREFETCH = 2
 
 
 @dataclass(frozen=True)
@@ -64,15 +70,34 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _decode(source: Path, max_pixels: int) -> Image.Image:
-    return decode_image(source, max_pixels=max_pixels)
-
-
 def _write(image: Image.Image, mask, options: CutoutOptions, output: Path) -> None:
     data = compose(image, mask, options)
     tmp = output.with_name(f".{output.name}.part")
     tmp.write_bytes(data)
     tmp.replace(output)
+
+
+def default_lanes() -> int:
+    """``BGR_ORT_LANES`` when set, else one lane per core (:func:`default_threads`)."""
+    configured = os.environ.get("BGR_ORT_LANES")
+    return max(1, int(configured)) if configured else default_threads()
+
+
+class _Cutter:
+    """One file from path to written output; at most ``lanes`` of them inside the model at once (an
+    ONNX Runtime session holds one activation arena per concurrent run, so this bounds memory too)."""
+
+    def __init__(self, engine: CutoutEngine, options: CutoutOptions, max_pixels: int, lanes: int) -> None:
+        self._engine = engine
+        self._options = options
+        self._max_pixels = max_pixels
+        self._model_slots = threading.BoundedSemaphore(lanes)
+
+    def __call__(self, source: Path, output: Path) -> None:
+        image = decode_image(source, max_pixels=self._max_pixels)
+        with self._model_slots:
+            mask = self._engine.predict_mask(image)
+        _write(image, mask, self._options, output)
 
 
 def run_batch(
@@ -82,42 +107,31 @@ def run_batch(
     options: CutoutOptions,
     *,
     max_pixels: int = 100_000_000,
-    threads: int = 2,
+    lanes: int | None = None,
 ) -> Iterator[BatchItem]:
-    """Yield one :class:`BatchItem` per source as it finishes (written, or failed with a reason)."""
+    """Yield one :class:`BatchItem` per source, in input order (written, or failed with a reason).
+    ``lanes`` (default :func:`default_lanes`) images are inferred at once; with more than one lane,
+    ``engine``'s settings run over a session with ``cores / lanes`` threads."""
+    lanes = lanes or default_lanes()
+    if lanes > 1:
+        engine = engine.with_threads(max(1, default_threads() // lanes))
     outdir.mkdir(parents=True, exist_ok=True)
     outputs = output_paths(sources, outdir, options.format)
-    with ThreadPoolExecutor(threads, thread_name_prefix="bgr-io") as pool:
-        decoded: deque[Future[Image.Image]] = deque()
-        written: deque[tuple[int, Future[None]]] = deque()
-        upcoming = iter(sources)
-
-        def refill() -> None:
-            for source in upcoming:
-                decoded.append(pool.submit(_decode, source, max_pixels))
-                if len(decoded) >= PREFETCH:
-                    return
-
-        refill()
-        for index, output in enumerate(outputs):
-            future = decoded.popleft()
-            refill()
-            try:
-                image = future.result()
-                mask = engine.predict_mask(image)
-            except Exception as exc:  # any bad file is reported, never fatal
-                yield BatchItem(sources[index], output, _describe(exc))
-                continue
-            written.append((index, pool.submit(_write, image, mask, options, output)))
-            yield from _drain(written, sources, outputs, keep=PREFETCH)
-        yield from _drain(written, sources, outputs, keep=0)
+    cut = _Cutter(engine, options, max_pixels, lanes)
+    in_flight = 2 * lanes + 1
+    with ThreadPoolExecutor(in_flight, thread_name_prefix="bgr-cutout") as pool:
+        pending: deque[tuple[int, Future[None]]] = deque()
+        for index, source in enumerate(sources):
+            pending.append((index, pool.submit(cut, source, outputs[index])))
+            yield from _drain(pending, sources, outputs, keep=in_flight - 1)
+        yield from _drain(pending, sources, outputs, keep=0)
 
 
 def _drain(
-    written: deque[tuple[int, Future[None]]], sources: list[Path], outputs: list[Path], *, keep: int
+    pending: deque[tuple[int, Future[None]]], sources: list[Path], outputs: list[Path], *, keep: int
 ) -> Iterator[BatchItem]:
-    while len(written) > keep:
-        index, future = written.popleft()
+    while len(pending) > keep:
+        index, future = pending.popleft()
         try:
             future.result()
         except Exception as exc:

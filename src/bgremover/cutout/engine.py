@@ -68,6 +68,11 @@ class CutoutEngine:
             self.session, second_pass or self.second_pass, refine=self.refine if refine is None else refine
         )
 
+    def with_threads(self, threads: int) -> CutoutEngine:
+        """The same settings over a session with ``threads`` intra-op threads: for callers that run
+        several images at once (:func:`bgremover.cutout.batch.run_batch`)."""
+        return CutoutEngine(self.session.with_threads(threads), self.second_pass, refine=self.refine)
+
     def predict_mask(self, image: Image.Image) -> np.ndarray:
         """uint8 mask, height x width of ``image``: 0 background .. 255 foreground."""
         return to_uint8(self.predict_probability(image.convert("RGB") if image.mode != "RGB" else image))

@@ -8,7 +8,9 @@ respects cgroup/taskset pinning, unlike ``os.cpu_count``), because batch-1 convo
 well across a few cores; inter-op = 1 with sequential execution, because these graphs are chains and
 extra inter-op threads only add contention. Set ``BGR_ORT_THREADS`` to give each of N worker
 processes ``cores / N`` threads instead of oversubscribing a small machine; spinning is turned off so
-that idle worker threads don't burn the cores that decoding and encoding need."""
+that idle worker threads don't burn the cores that decoding and encoding need. A caller that runs
+several images at once (the ``remove`` batch) asks for single-threaded sessions instead: one session
+per (file, thread count), shared by its callers (``run`` is thread-safe)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-_SESSIONS: dict[Path, ort.InferenceSession] = {}
+_SESSIONS: dict[tuple[Path, int], ort.InferenceSession] = {}
 _LOCK = threading.Lock()
 
 
@@ -42,14 +44,16 @@ def _options(threads: int) -> ort.SessionOptions:
     return opts
 
 
-def get_session(model_path: str | os.PathLike[str]) -> ort.InferenceSession:
-    """The process's session for ``model_path``, created on first use."""
-    key = Path(model_path).resolve()
+def get_session(model_path: str | os.PathLike[str], threads: int | None = None) -> ort.InferenceSession:
+    """The process's session for ``model_path`` with ``threads`` intra-op threads (default:
+    :func:`default_threads`), created on first use."""
+    threads = threads or default_threads()
+    key = (Path(model_path).resolve(), threads)
     with _LOCK:
         session = _SESSIONS.get(key)
         if session is None:
             session = ort.InferenceSession(
-                str(key), sess_options=_options(default_threads()), providers=["CPUExecutionProvider"]
+                str(key[0]), sess_options=_options(threads), providers=["CPUExecutionProvider"]
             )
             _SESSIONS[key] = session
         return session

@@ -15,13 +15,18 @@ from bgremover.models.sessions import get_session
 class SegmentationSession(ABC):
     """A model that maps an RGB image to a foreground probability map at its own input resolution."""
 
-    def __init__(self, spec: ModelSpec, model_path: Path) -> None:
+    def __init__(self, spec: ModelSpec, model_path: Path, threads: int | None = None) -> None:
         self.spec = spec
-        self._session = get_session(model_path)
+        self.model_path = model_path
+        self._session = get_session(model_path, threads)
         self._input_name = self._session.get_inputs()[0].name
         self._output_name = self._session.get_outputs()[0].name
         self._mean = np.asarray(spec.mean, np.float32).reshape(3, 1, 1)
         self._std = np.asarray(spec.std, np.float32).reshape(3, 1, 1)
+
+    def with_threads(self, threads: int) -> SegmentationSession:
+        """The same model over the process's session with ``threads`` intra-op threads."""
+        return type(self)(self.spec, self.model_path, threads)
 
     def predict(self, image: Image.Image) -> np.ndarray:
         """Foreground probability of an RGB image, float32 0..1, at the model's input size."""
