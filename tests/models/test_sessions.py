@@ -23,3 +23,8 @@ def test_one_session_per_thread_count(model_dir: Path) -> None:
     assert get_session(model_dir / "u2netp.onnx", 1) is single
     assert single is not get_session(model_dir / "u2netp.onnx", threads=default_threads() + 1)
     assert single.get_session_options().intra_op_num_threads == 1
+
+
+def test_sessions_plan_no_activation_block(model_dir: Path) -> None:
+    """Peak memory: the arena reuses buffers rather than reserving the whole planned block per run."""
+    assert not get_session(model_dir / "u2netp.onnx").get_session_options().enable_mem_pattern

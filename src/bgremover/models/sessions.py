@@ -41,6 +41,10 @@ def _options(threads: int) -> ort.SessionOptions:
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # No pre-planned activation block: the arena reuses freed buffers instead. For u2netp this cut peak
+    # RSS from 545 to 375 MiB (one 2-thread session) and from 1060 to 560-660 MiB (two images at once
+    # on one session) at the same CPU time per inference (0.68-0.75 s either way on the loaded VM).
+    opts.enable_mem_pattern = False
     return opts
 
 
