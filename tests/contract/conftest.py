@@ -1,4 +1,5 @@
-"""Queue backends for the contract suites (the servers themselves come from ``tests/backends.py``)."""
+"""Backends for the contract suites: the ledger on SQLite and PostgreSQL with a test clock, and the
+queue on SQLite and Redis (the servers themselves come from ``tests/backends.py``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from contract_support import ManualClock
 
 from backends import REDIS_URL, redis_namespace
+from bgremover.ledger.engine import create_ledger_engine
+from bgremover.ledger.sql import SqlJobLedger
 from bgremover.queue.huey_queue import HueyDispatcher, huey_from_url
 
 
@@ -26,3 +30,25 @@ def dispatcher(queue_url: str) -> Iterator[HueyDispatcher]:
         dispatcher = HueyDispatcher(huey_from_url(queue_url, name=name))
         yield dispatcher
         dispatcher.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def ledger(database_url: str, clock: ManualClock) -> Iterator[SqlJobLedger]:
+    """A migrated ledger whose time is ``clock``, so lease expiry and due times are exact."""
+    ledger = SqlJobLedger(create_ledger_engine(database_url), clock=clock)
+    ledger.migrate()
+    yield ledger
+    ledger.close()

@@ -4,9 +4,7 @@ SQLite and on PostgreSQL. Time is a test clock handed to the ledger, so lease ex
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from contract_support import ManualClock, new_job
@@ -16,27 +14,6 @@ from bgremover.ledger.engine import create_ledger_engine
 from bgremover.ledger.sql import SqlJobLedger
 
 LEASE_S = 30.0
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        yield request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def ledger(database_url: str, clock: ManualClock) -> Iterator[SqlJobLedger]:
-    ledger = SqlJobLedger(create_ledger_engine(database_url), clock=clock)
-    ledger.migrate()
-    yield ledger
-    ledger.close()
 
 
 def race_for(job_id: str, ledgers: list[SqlJobLedger]) -> list[str]:

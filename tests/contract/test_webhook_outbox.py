@@ -5,9 +5,7 @@ attempt. Time is a test clock, so due times and lease expiry are exact."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from contract_support import TENANT, ManualClock, new_job
@@ -24,27 +22,6 @@ LEASE_S = 30.0
 class NoQueue:
     def enqueue(self, job_id: str, *, timeout: float) -> None:
         raise AssertionError("nothing is enqueued in these tests")
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        yield request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-def ledger(database_url: str, clock: ManualClock) -> Iterator[SqlJobLedger]:
-    ledger = SqlJobLedger(create_ledger_engine(database_url), clock=clock)
-    ledger.migrate()
-    yield ledger
-    ledger.close()
 
 
 def finished_job(ledger: SqlJobLedger, *, notify: bool = True) -> str:

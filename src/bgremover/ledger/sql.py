@@ -329,38 +329,28 @@ class SqlJobLedger(SqlWebhookOutbox):
         self._owned_update(job_id, owner, progress_done=done)
 
     def succeed(self, job_id: str, owner: str, result: dict[str, Any], *, notify: bool = False) -> None:
-        now = self._now()
-        with self._tx(write=True) as conn:
-            self._owned_update_in(
-                conn,
-                job_id,
-                owner,
-                status=JobStatus.SUCCEEDED.value,
-                stage=None,
-                result=result,
-                error=None,
-                lease_owner=None,
-                lease_expires_at=None,
-                finished_at=now,
-            )
-            if notify:
-                insert_delivery(conn, job_id, JobStatus.SUCCEEDED.value, now)
+        self._finish(job_id, owner, JobStatus.SUCCEEDED, notify, stage=None, result=result, error=None)
 
     def fail_claimed(self, job_id: str, owner: str, error: dict[str, Any], *, notify: bool = False) -> None:
+        self._finish(job_id, owner, JobStatus.FAILED, notify, error=error)
+
+    def _finish(self, job_id: str, owner: str, status: JobStatus, notify: bool, **values: Any) -> None:
+        """The final write of a claimed job, and its webhook outbox row in the same transaction, so
+        a job is announced exactly when its final state commits."""
         now = self._now()
         with self._tx(write=True) as conn:
             self._owned_update_in(
                 conn,
                 job_id,
                 owner,
-                status=JobStatus.FAILED.value,
-                error=error,
+                status=status.value,
                 lease_owner=None,
                 lease_expires_at=None,
                 finished_at=now,
+                **values,
             )
             if notify:
-                insert_delivery(conn, job_id, JobStatus.FAILED.value, now)
+                insert_delivery(conn, job_id, status.value, now)
 
     def release(self, job_id: str, owner: str) -> None:
         self._owned_update(
