@@ -30,3 +30,20 @@ def model_dir() -> Path:
     root = Path(os.environ.get("BGR_MODEL_DIR") or REPO_ROOT / "var" / "models")
     fetch_models(model_dir=root)
     return root
+
+
+@pytest.fixture(scope="session")
+def rsa_keys() -> tuple[bytes, str]:
+    """One RSA key pair for every JWT test (generating 2048-bit keys is slow): the private key as
+    PKCS#8 PEM bytes, the public key as a SubjectPublicKeyInfo PEM string."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return private_pem, public.decode()

@@ -11,24 +11,12 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from bgremover.settings import Settings
 from bgremover.tenancy import TenantResolutionError, TenantResolver
 
 HS_SECRET = "a-shared-secret-of-at-least-32-bytes!"
-
-
-@pytest.fixture(scope="module")
-def rsa_keys() -> tuple[bytes, str]:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    private_pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return private_pem, public.decode()
 
 
 def b64url(data: bytes) -> str:

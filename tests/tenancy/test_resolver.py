@@ -6,8 +6,6 @@ import time
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bgremover.settings import Settings
 from bgremover.tenancy import DEFAULT_TENANT, TenantResolutionError, TenantResolver
@@ -15,18 +13,6 @@ from bgremover.tenancy import DEFAULT_TENANT, TenantResolutionError, TenantResol
 
 def resolver(**fields) -> TenantResolver:
     return TenantResolver(Settings(**fields))
-
-
-@pytest.fixture(scope="module")
-def rsa_pair() -> tuple[bytes, str]:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    private_pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return private_pem, public_pem.decode()
 
 
 def token(private_pem: bytes, kid: str = "k1", **claims) -> str:
@@ -78,13 +64,13 @@ class TestJwt:
     def settings(self, public_pem: str, **more) -> dict:
         return {"auth_mode": "on", "jwt_keys": {"k1": public_pem}, **more}
 
-    def test_valid_token_gives_its_tenant_claim(self, rsa_pair):
-        private_pem, public_pem = rsa_pair
+    def test_valid_token_gives_its_tenant_claim(self, rsa_keys):
+        private_pem, public_pem = rsa_keys
         res = resolver(**self.settings(public_pem))
         assert res.resolve({"authorization": f"Bearer {token(private_pem)}"}) == "acme"
 
-    def test_expired_tampered_or_unknown_kid_tokens_are_401(self, rsa_pair):
-        private_pem, public_pem = rsa_pair
+    def test_expired_tampered_or_unknown_kid_tokens_are_401(self, rsa_keys):
+        private_pem, public_pem = rsa_keys
         res = resolver(**self.settings(public_pem))
         expired = token(private_pem, exp=int(time.time()) - 120)  # beyond the 30 s leeway
         tampered = token(private_pem)[:-4] + "AAAA"
@@ -92,9 +78,9 @@ class TestJwt:
         for bad in (expired, tampered, unknown, "not-a-jwt"):
             assert rejected(res, {"authorization": f"Bearer {bad}"}).status == 401
 
-    def test_hmac_token_signed_with_the_public_key_is_refused(self, rsa_pair):
+    def test_hmac_token_signed_with_the_public_key_is_refused(self, rsa_keys):
         """Algorithm confusion: HS256 with the RSA public key as secret must not verify."""
-        _, public_pem = rsa_pair
+        _, public_pem = rsa_keys
         res = resolver(**self.settings(public_pem, jwt_algorithms=["RS256", "HS256"]))
         forged = jwt.encode(
             {"tenant_id": "acme", "exp": int(time.time()) + 60},
@@ -104,8 +90,8 @@ class TestJwt:
         )
         assert rejected(res, {"authorization": f"Bearer {forged}"}).status == 401
 
-    def test_audience_and_issuer_are_checked_when_configured(self, rsa_pair):
-        private_pem, public_pem = rsa_pair
+    def test_audience_and_issuer_are_checked_when_configured(self, rsa_keys):
+        private_pem, public_pem = rsa_keys
         res = resolver(**self.settings(public_pem, jwt_audience="bgr", jwt_issuer="idp"))
         good = token(private_pem, aud="bgr", iss="idp")
         assert res.resolve({"authorization": f"Bearer {good}"}) == "acme"
