@@ -15,23 +15,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from bgremover.ledger.base import DeliveryStatus, WebhookDelivery
-from bgremover.ledger.schema import jobs, webhook_deliveries
+from bgremover.ledger.schema import aware_utc, jobs, webhook_deliveries
 from bgremover.webhooks.events import event_for_status, event_payload
 
 _CANDIDATES = 8  # due rows looked at per claim: enough to get past rows other senders just took
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def new_delivery_id() -> str:
@@ -180,10 +174,10 @@ def _delivery(row: Row[Any]) -> WebhookDelivery:
         payload=row.payload,
         status=DeliveryStatus(row.status),
         attempts=row.attempts,
-        next_attempt_at=_aware(row.next_attempt_at),  # type: ignore[arg-type]
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        next_attempt_at=aware_utc(row.next_attempt_at),  # type: ignore[arg-type]
+        created_at=aware_utc(row.created_at),  # type: ignore[arg-type]
         last_error=row.last_error,
-        delivered_at=_aware(row.delivered_at),
+        delivered_at=aware_utc(row.delivered_at),
         lease_owner=row.lease_owner,
     )
 

@@ -3,6 +3,8 @@ on SQLite and PostgreSQL. Migrations (``migrations/versions``) create it; a test
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     Column,
@@ -19,6 +21,15 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+
+def aware_utc(value: datetime | None) -> datetime | None:
+    """A timestamp read from these tables, made timezone-aware: SQLite hands back naive datetimes, and
+    every timestamp here is UTC. Every row mapper of the ledger (jobs and outbox) uses this one."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
 
 jobs = Table(
     "jobs",

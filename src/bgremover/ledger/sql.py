@@ -32,7 +32,7 @@ from bgremover.ledger.base import (
 from bgremover.ledger.engine import create_ledger_engine
 from bgremover.ledger.migrate import upgrade
 from bgremover.ledger.outbox import SqlWebhookOutbox, insert_delivery
-from bgremover.ledger.schema import job_images, job_stages, jobs
+from bgremover.ledger.schema import aware_utc, job_images, job_stages, jobs
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
@@ -40,13 +40,6 @@ _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every timestamp here is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 class SqlJobLedger(SqlWebhookOutbox):
@@ -388,7 +381,7 @@ class SqlJobLedger(SqlWebhookOutbox):
             oldest = conn.execute(
                 select(func.min(jobs.c.created_at)).where(jobs.c.status == status.value)
             ).scalar_one()
-        return _aware(oldest)
+        return aware_utc(oldest)
 
     # --- helpers --------------------------------------------------------------------------------
     def _owned_update(self, job_id: str, owner: str, **values: Any) -> None:
@@ -430,14 +423,14 @@ def _job(row: Row[Any], stages: dict[str, dict[str, Any]]) -> Job:
         progress_total=row.progress_total,
         stages=stages,
         options=row.options,
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
-        updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
+        created_at=aware_utc(row.created_at),  # type: ignore[arg-type]
+        updated_at=aware_utc(row.updated_at),  # type: ignore[arg-type]
         attempts=row.attempts,
         error=row.error,
         result=row.result,
         request_id=row.request_id,
         lease_owner=row.lease_owner,
-        lease_expires_at=_aware(row.lease_expires_at),
+        lease_expires_at=aware_utc(row.lease_expires_at),
     )
 
 
