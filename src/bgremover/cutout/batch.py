@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +83,9 @@ def default_lanes() -> int:
 
 
 class _Cutter:
-    """One file from path to written output; at most ``lanes`` of them inside the model at once (an
-    ONNX Runtime session holds one activation arena per concurrent run, so this bounds memory too)."""
+    """One file from path to written output, or the reason it failed; at most ``lanes`` of them inside
+    the model at once (an ONNX Runtime session holds one activation arena per concurrent run, so this
+    bounds memory too)."""
 
     def __init__(self, engine: CutoutEngine, options: CutoutOptions, max_pixels: int, lanes: int) -> None:
         self._engine = engine
@@ -93,11 +93,15 @@ class _Cutter:
         self._max_pixels = max_pixels
         self._model_slots = threading.BoundedSemaphore(lanes)
 
-    def __call__(self, source: Path, output: Path) -> None:
-        image = decode_image(source, max_pixels=self._max_pixels)
-        with self._model_slots:
-            mask = self._engine.predict_mask(image)
-        _write(image, mask, self._options, output)
+    def __call__(self, source: Path, output: Path) -> BatchItem:
+        try:
+            image = decode_image(source, max_pixels=self._max_pixels)
+            with self._model_slots:
+                mask = self._engine.predict_mask(image)
+            _write(image, mask, self._options, output)
+        except Exception as exc:  # any bad file is reported, never fatal
+            return BatchItem(source, output, _describe(exc))
+        return BatchItem(source, output)
 
 
 def run_batch(
@@ -111,30 +115,13 @@ def run_batch(
 ) -> Iterator[BatchItem]:
     """Yield one :class:`BatchItem` per source, in input order (written, or failed with a reason).
     ``lanes`` (default :func:`default_lanes`) images are inferred at once; with more than one lane,
-    ``engine``'s settings run over a session with ``cores / lanes`` threads."""
+    ``engine``'s settings run over a session with ``cores / lanes`` threads. ``Executor.map`` keeps the
+    order; its ``2 * lanes + 1`` workers bound the images in flight (a finished one leaves only its
+    small :class:`BatchItem` behind)."""
     lanes = lanes or default_lanes()
     if lanes > 1:
         engine = engine.with_threads(max(1, default_threads() // lanes))
     outdir.mkdir(parents=True, exist_ok=True)
-    outputs = output_paths(sources, outdir, options.format)
     cut = _Cutter(engine, options, max_pixels, lanes)
-    in_flight = 2 * lanes + 1
-    with ThreadPoolExecutor(in_flight, thread_name_prefix="bgr-cutout") as pool:
-        pending: deque[tuple[int, Future[None]]] = deque()
-        for index, source in enumerate(sources):
-            pending.append((index, pool.submit(cut, source, outputs[index])))
-            yield from _drain(pending, sources, outputs, keep=in_flight - 1)
-        yield from _drain(pending, sources, outputs, keep=0)
-
-
-def _drain(
-    pending: deque[tuple[int, Future[None]]], sources: list[Path], outputs: list[Path], *, keep: int
-) -> Iterator[BatchItem]:
-    while len(pending) > keep:
-        index, future = pending.popleft()
-        try:
-            future.result()
-        except Exception as exc:
-            yield BatchItem(sources[index], outputs[index], _describe(exc))
-        else:
-            yield BatchItem(sources[index], outputs[index])
+    with ThreadPoolExecutor(2 * lanes + 1, thread_name_prefix="bgr-cutout") as pool:
+        yield from pool.map(cut, sources, output_paths(sources, outdir, options.format))
