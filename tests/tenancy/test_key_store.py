@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from bgremover.ledger.schema import api_keys
+from bgremover.ledger.sql import utcnow
 from bgremover.tenancy.api_keys import KEY_PREFIX, digest_hex, issue_key, split_key
-from bgremover.tenancy.key_store import ApiKeyRecord, SqlApiKeyStore, utcnow
+from bgremover.tenancy.key_store import ApiKeyRecord, SqlApiKeyStore
 from bgremover.tenancy.stored_keys import StoredKeySnapshot
 
 

@@ -16,11 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from bgremover.cli.app import app
+from bgremover.ledger.sql import utcnow
 from bgremover.settings import get_settings
 from bgremover.tenancy.api_keys import issue_key
 from bgremover.tenancy.errors import TenantResolutionError
 from bgremover.tenancy.ids import checked_tenant_id
-from bgremover.tenancy.key_store import ApiKeyRecord, SqlApiKeyStore, utcnow
+from bgremover.tenancy.key_store import ApiKeyRecord, SqlApiKeyStore
 
 keys_app = typer.Typer(help="Create, list and revoke tenants' API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

@@ -8,6 +8,8 @@ PostgreSQL gets the psycopg 3 driver, pre-ping and a connect timeout.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,15 @@ def create_ledger_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
     raise ValueError(f"unsupported database URL (expected sqlite:///PATH or postgresql://...): {url!r}")
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """One transaction on a connection of its own; ``write`` makes SQLite ``BEGIN IMMEDIATE`` (below)."""
+    with engine.connect() as conn:
+        conn.execution_options(bgr_write=write)
+        with conn.begin():
+            yield conn
 
 
 def _sqlite_engine(url: URL) -> Engine:

@@ -7,21 +7,17 @@ digest of a key's secret is stored (``bgremover.tenancy.api_keys`` says why that
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 
-from bgremover.ledger.engine import create_ledger_engine
+from bgremover.ledger.engine import create_ledger_engine, transaction
 from bgremover.ledger.migrate import upgrade
-from bgremover.ledger.schema import api_keys
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from bgremover.ledger.schema import api_keys, aware_utc
+from bgremover.ledger.sql import utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +29,6 @@ class ApiKeyRecord:
     created_at: datetime
     revoked_at: datetime | None = None
 
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
 
 class ApiKeyStore(Protocol):
     """Persistent API keys. Revocation keeps the row (an audit trail of who had access, until when)."""
@@ -46,13 +38,6 @@ class ApiKeyStore(Protocol):
     def revoke(self, key_id: str) -> ApiKeyRecord | None: ...
     def active_keys(self) -> list[ApiKeyRecord]: ...
     def close(self) -> None: ...
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 class SqlApiKeyStore:
@@ -73,15 +58,8 @@ class SqlApiKeyStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    @contextmanager
-    def _tx(self, *, write: bool) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn.execution_options(bgr_write=write)
-            with conn.begin():
-                yield conn
-
     def add(self, record: ApiKeyRecord) -> None:
-        with self._tx(write=True) as conn:
+        with transaction(self.engine, write=True) as conn:
             conn.execute(
                 insert(api_keys).values(
                     key_id=record.key_id,
@@ -97,18 +75,18 @@ class SqlApiKeyStore:
         query = select(api_keys).order_by(api_keys.c.tenant_id, api_keys.c.created_at)
         if tenant_id is not None:
             query = query.where(api_keys.c.tenant_id == tenant_id)
-        with self._tx(write=False) as conn:
+        with transaction(self.engine, write=False) as conn:
             return [self._record(row) for row in conn.execute(query).mappings()]
 
     def active_keys(self) -> list[ApiKeyRecord]:
         query = select(api_keys).where(api_keys.c.revoked_at.is_(None))
-        with self._tx(write=False) as conn:
+        with transaction(self.engine, write=False) as conn:
             return [self._record(row) for row in conn.execute(query).mappings()]
 
     def revoke(self, key_id: str) -> ApiKeyRecord | None:
         """Marks the key revoked (once: a second revocation keeps the first time); ``None`` if unknown."""
         mine = api_keys.c.key_id == key_id
-        with self._tx(write=True) as conn:
+        with transaction(self.engine, write=True) as conn:
             conn.execute(
                 update(api_keys).where(mine, api_keys.c.revoked_at.is_(None)).values(revoked_at=self._now())
             )
@@ -123,6 +101,6 @@ class SqlApiKeyStore:
             tenant_id=values["tenant_id"],
             digest=values["digest"],
             label=values["label"],
-            created_at=_aware(values["created_at"]),  # type: ignore[arg-type]
-            revoked_at=_aware(values["revoked_at"]),
+            created_at=aware_utc(values["created_at"]),  # type: ignore[arg-type]
+            revoked_at=aware_utc(values["revoked_at"]),
         )
