@@ -20,9 +20,6 @@ class StoredKeySnapshot:
         self._store = store
         self._by_id: dict[str, tuple[str, bytes]] = {}
 
-    def __len__(self) -> int:
-        return len(self._by_id)
-
     def refresh(self) -> None:
         """Reload the active (unrevoked) keys from the store."""
         self._by_id = {
