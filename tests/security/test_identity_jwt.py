@@ -112,26 +112,22 @@ class TestTimeClaims:
         token = jwt.encode({"tenant_id": "acme"}, private_pem, algorithm="RS256", headers={"kid": "k1"})
         assert "missing claim 'exp'" in refused(res, token)
 
-    def test_expiry_within_the_leeway_is_accepted_beyond_it_refused(self, rsa_keys):
+    @pytest.mark.parametrize(
+        ("claim", "within", "beyond", "reason"),
+        [
+            ("exp", -10, -60, "expired"),  # expired 10 s ago: accepted; 60 s ago: refused
+            ("nbf", 10, 120, "not yet valid"),
+            ("iat", 10, 120, "not yet valid"),  # issued in the future
+        ],
+    )
+    def test_time_claim_within_the_leeway_is_accepted_beyond_it_refused(
+        self, rsa_keys, claim, within, beyond, reason
+    ):
         private_pem, public_pem = rsa_keys
         res = resolver(jwt_keys={"k1": public_pem}, jwt_leeway_s=30)
         now = int(time.time())
-        assert accepted(res, rs256(private_pem, exp=now - 10)) == "acme"
-        assert "expired" in refused(res, rs256(private_pem, exp=now - 60))
-
-    def test_not_before_within_the_leeway_is_accepted_beyond_it_refused(self, rsa_keys):
-        private_pem, public_pem = rsa_keys
-        res = resolver(jwt_keys={"k1": public_pem}, jwt_leeway_s=30)
-        now = int(time.time())
-        assert accepted(res, rs256(private_pem, nbf=now + 10)) == "acme"
-        assert "not yet valid" in refused(res, rs256(private_pem, nbf=now + 120))
-
-    def test_issued_in_the_future_beyond_the_leeway_is_refused(self, rsa_keys):
-        private_pem, public_pem = rsa_keys
-        res = resolver(jwt_keys={"k1": public_pem}, jwt_leeway_s=30)
-        now = int(time.time())
-        assert accepted(res, rs256(private_pem, iat=now + 10)) == "acme"
-        assert "not yet valid" in refused(res, rs256(private_pem, iat=now + 120))
+        assert accepted(res, rs256(private_pem, **{claim: now + within})) == "acme"
+        assert reason in refused(res, rs256(private_pem, **{claim: now + beyond}))
 
     def test_zero_leeway_is_strict(self, rsa_keys):
         private_pem, public_pem = rsa_keys
