@@ -95,6 +95,7 @@ class JobRunner:
         )
         plan = image_plan(job, thumbnail_size=config.thumbnail_size, max_pixels=self.limits.max_pixels)
         threshold = job.options.get("threshold") or config.grouping_threshold
+        work: JobWork | None = None
         try:
             work = JobWork(
                 job,
@@ -109,7 +110,7 @@ class JobRunner:
             with lease:  # renewed in the background while the work runs
                 result = work.run()
         except JobTimeLimitError as exc:
-            self._fail(job, 504, "job-time-limit", str(exc), self._current_stage(job), config)
+            self._fail(job, 504, "job-time-limit", str(exc), _stage_of(work), config)
             return
         except (LeaseLostError, KeyboardInterrupt):
             raise
@@ -119,15 +120,11 @@ class JobRunner:
         except Exception as exc:
             log.exception("job_crashed")
             reason = f"{type(exc).__name__}: {exc}"
-            self._fail(job, 500, "job-failed", reason, self._current_stage(job), config)
+            self._fail(job, 500, "job-failed", reason, _stage_of(work), config)
             return
         self.ledger.succeed(job.job_id, self.owner, result, notify=config.wants_webhook("succeeded"))
         self._count(job, "succeeded")
         log.info("job_succeeded", **{k: v for k, v in result.items() if k != "groups"})
-
-    def _current_stage(self, job: Job) -> str | None:
-        current = self.ledger.get_job_for_worker(job.job_id)
-        return current.stage if current else None
 
     def _fail(
         self,
@@ -167,3 +164,8 @@ class JobRunner:
 def worker_owner(hostname: str, pid: int) -> str:
     """A lease owner unique to this process and start, readable in the ledger."""
     return f"{hostname}:{pid}:{int(time.time())}"
+
+
+def _stage_of(work: JobWork | None) -> str | None:
+    """The stage a failed job was in: the work knows it (no ledger read back of what it just wrote)."""
+    return None if work is None else work.current_stage.current
