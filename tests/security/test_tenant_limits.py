@@ -158,6 +158,19 @@ def test_idempotent_replay_is_not_counted_twice_against_the_monthly_quota(make_c
     assert_problem(_submit(client, "acme", images=1, key="batch-2"), 402, "quota-exhausted")
 
 
+def test_replay_over_the_quota_only_once_its_body_is_counted_is_not_refused(make_client, services):
+    """3 of 3 after a first submit of 2: the replay passes the early check (2 + 1 <= 3) and meets the
+    quota only when its 2 images are counted; it creates nothing, so it is still answered 202."""
+    client = make_client(monthly_image_quota=3)
+    first = _submit(client, "acme", images=2, key="batch-1")
+    replay = _submit(client, "acme", images=2, key="batch-1")
+    assert replay.status_code == 202
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["jobId"] == first.json()["jobId"]
+    assert_problem(_submit(client, "acme", images=2, key="batch-2"), 402, "quota-exhausted")
+    assert count_jobs(services) == 1
+
+
 def test_per_tenant_overrides_raise_lower_or_lift_the_defaults(make_client):
     overrides = {
         "big": TenantLimits(monthly_image_quota=None),  # null: no quota for this tenant

@@ -3,7 +3,8 @@ concurrent-job quota (``max_active_jobs`` queued + running, else ``429 too-many-
 monthly image quota (images submitted in the current UTC calendar month, else ``402 quota-exhausted``).
 
 Both are ledger queries (one each, on the tenant's index), run only when the limit is set. A submit
-that replays an existing job (same ``Idempotency-Key``) creates nothing and is never refused here.
+that replays an existing job (same ``Idempotency-Key``) creates nothing and is never refused here; its
+key is looked up only when a quota would refuse it (``create_job`` looks it up again in any case).
 
 The checks are not atomic with the insert that follows: two submits of one tenant racing each other
 can both pass and together exceed a quota by at most one job per concurrent submit. Making it exact
@@ -40,8 +41,18 @@ class Admission:
     """What the early check learned, reused once the body's image count is known."""
 
     limits: TenantLimits
-    images_used: int | None  # this month's images so far; None when the tenant has no monthly quota
-    replay: bool  # an existing job with this Idempotency-Key: nothing is created, nothing refused
+    images_used: int | None  # this month's images so far; None: no monthly check (no quota, a replay)
+
+    def within_quota(self, count: int) -> bool:
+        """Whether ``count`` more images fit the monthly quota (no ledger I/O)."""
+        quota = self.limits.monthly_image_quota
+        return quota is None or self.images_used is None or self.images_used + count <= quota
+
+
+def _replays(ledger: JobLedger, tenant: str, idempotency_key: str | None) -> bool:
+    """Whether the submit replays an existing job: asked only of a submit about to be refused, so an
+    admitted one costs no lookup beside ``create_job``'s own."""
+    return idempotency_key is not None and ledger.find_idempotent_job(tenant, idempotency_key) is not None
 
 
 def admit_before_body(
@@ -49,11 +60,11 @@ def admit_before_body(
 ) -> Admission:
     """Refuse what can be refused before the upload is read: too many active jobs, or a monthly
     quota already used up. Runs in a worker thread (ledger I/O)."""
-    if idempotency_key is not None and ledger.find_idempotent_job(tenant, idempotency_key) is not None:
-        return Admission(limits, None, replay=True)
     if limits.max_active_jobs is not None:
         active = ledger.count_active_jobs(tenant)
         if active >= limits.max_active_jobs:
+            if _replays(ledger, tenant, idempotency_key):
+                return Admission(limits, None)
             REFUSALS.labels(reason="active-jobs").inc()
             raise ProblemError(
                 429,
@@ -64,24 +75,29 @@ def admit_before_body(
                 limit=limits.max_active_jobs,
                 active=active,
             )
-    used = None
-    if limits.monthly_image_quota is not None:
-        used = ledger.images_submitted_since(tenant, month_bounds(now)[0])
-        check_monthly_quota(tenant, limits.monthly_image_quota, used, 1, now)
-    return Admission(limits, used, replay=False)
+    if limits.monthly_image_quota is None:
+        return Admission(limits, None)
+    used = ledger.images_submitted_since(tenant, month_bounds(now)[0])
+    return admit_images(ledger, Admission(limits, used), tenant, idempotency_key, 1, now)
 
 
-def admit_images(admission: Admission, tenant: str, count: int, now: datetime) -> None:
-    """Refuse a submit whose ``count`` images would take the tenant over its monthly quota."""
-    quota = admission.limits.monthly_image_quota
-    if admission.replay or quota is None or admission.images_used is None:
-        return
-    check_monthly_quota(tenant, quota, admission.images_used, count, now)
-
-
-def check_monthly_quota(tenant: str, quota: int, used: int, count: int, now: datetime) -> None:
-    if used + count <= quota:
-        return
+def admit_images(
+    ledger: JobLedger,
+    admission: Admission,
+    tenant: str,
+    idempotency_key: str | None,
+    count: int,
+    now: datetime,
+) -> Admission:
+    """Refuse a submit whose ``count`` images would take the tenant over its monthly quota, unless it
+    replays an existing job (it creates nothing). May do ledger I/O (the replay lookup) when
+    ``admission.within_quota(count)`` is false: call it in a worker thread then."""
+    if admission.within_quota(count):
+        return admission
+    if _replays(ledger, tenant, idempotency_key):
+        return Admission(admission.limits, None)
+    quota, used = admission.limits.monthly_image_quota, admission.images_used
+    assert quota is not None and used is not None  # within_quota is true without them
     resets_at = month_bounds(now)[1]
     REFUSALS.labels(reason="quota").inc()
     raise ProblemError(

@@ -126,14 +126,23 @@ async def submit(
         )
     now = datetime.now(UTC)
     limits = ctx.settings.limits_for(tenant)
-    admission = Admission(limits, None, replay=False)  # no quota: no ledger query
+    admission = Admission(limits, None)  # no quota: no ledger query
     if limits.max_active_jobs is not None or limits.monthly_image_quota is not None:
         admission = await run_in_threadpool(
             admit_before_body, ctx.services.ledger, tenant, limits, idempotency_key, now
         )
     submission = await read_submission(request, ctx.settings)
     try:
-        admit_images(admission, tenant, len(submission.images), now)
+        if not admission.within_quota(len(submission.images)):  # refused unless a replay
+            await run_in_threadpool(
+                admit_images,
+                ctx.services.ledger,
+                admission,
+                tenant,
+                idempotency_key,
+                len(submission.images),
+                now,
+            )
         new = NewJob(
             job_id=uuid.uuid4().hex,
             tenant_id=tenant,
