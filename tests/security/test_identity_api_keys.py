@@ -83,6 +83,7 @@ def test_cli_key_works_until_revoked_then_is_refused_within_the_refresh_interval
 
 def test_cli_refuses_bad_input_and_unknown_ids(keys_cli):
     keys_cli("create", "--tenant", "../etc", exit_code=2)
+    keys_cli("list", "--tenant", "../etc", exit_code=2)
     keys_cli("revoke", "no-such-key", exit_code=1)
 
 

@@ -64,8 +64,9 @@ def list_(
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's keys.")] = None,
 ) -> None:
     """List keys (ids, tenants, labels, dates); secrets are never stored, so never shown."""
+    only = _tenant(tenant) if tenant is not None else None  # checked before the database is opened
     with _store() as store:
-        records = store.list_keys(_tenant(tenant) if tenant is not None else None)
+        records = store.list_keys(only)
     table = Table("key id", "tenant", "label", "created", "revoked")
     for record in records:
         revoked = record.revoked_at.isoformat(timespec="seconds") if record.revoked_at else ""
