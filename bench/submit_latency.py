@@ -207,13 +207,13 @@ def run_matrix(
             if mode == "sync" and count not in requests_for:
                 continue
             before = running_jobs(url) if mode == "async" else "-"
-            share = LARGE_REQUEST_SHARE if payload.large else 1
-            requests = max(count, requests_for[count] // share)  # every client sends at least once
+            fewer = LARGE_REQUEST_SHARE if payload.large else 1
+            requests = max(count, requests_for[count] // fewer)  # every client sends at least once
             cpu = CpuShare(server.pid)
             latencies, failures = asyncio.run(measure(url, payload, count, requests))
-            share = cpu.report()
+            used = cpu.report()
             during = f"{before} -> {running_jobs(url)}" if mode == "async" else "-"
-            results.append(Result(mode, payload.label, count, latencies, failures, during, share))
+            results.append(Result(mode, payload.label, count, latencies, failures, during, used))
             print(_row(results[-1]), flush=True)
     return results
 
