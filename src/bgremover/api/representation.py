@@ -3,19 +3,14 @@ the worker stores only what it computed (groups, per-image outcomes and output k
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
 
 from bgremover.ledger.base import ImageRecord, Job, WebhookDelivery
+from bgremover.webhooks.events import utc_timestamp
 
 OUTPUT_KINDS = ("thumbnail", "cutout", "mask")
-
-
-def _timestamp(value: datetime) -> str:
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def status_url(request: Request, job_id: str) -> str:
@@ -54,7 +49,7 @@ def webhook_json(delivery: WebhookDelivery | None) -> dict[str, Any] | None:
         "status": delivery.status.value,
         "attempts": delivery.attempts,
         "lastError": delivery.last_error,
-        "deliveredAt": _timestamp(delivery.delivered_at) if delivery.delivered_at else None,
+        "deliveredAt": utc_timestamp(delivery.delivered_at) if delivery.delivered_at else None,
     }
 
 
@@ -75,8 +70,8 @@ def job_json(
         "progress": {"done": job.progress_done, "total": job.progress_total},
         "stages": job.stages,
         "attempts": job.attempts,
-        "createdAt": _timestamp(job.created_at),
-        "updatedAt": _timestamp(job.updated_at),
+        "createdAt": utc_timestamp(job.created_at),
+        "updatedAt": utc_timestamp(job.updated_at),
         "error": job.error,
         "result": result,
         "webhook": webhook_json(webhook),

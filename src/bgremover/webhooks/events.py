@@ -28,7 +28,9 @@ def event_for_status(status: str) -> WebhookEvent:
     return WebhookEvent(f"job.{status}")
 
 
-def _timestamp(value: datetime) -> str:
+def utc_timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` (a naive value is taken as UTC): the one format of every time the
+    service shows, in the job JSON and in webhooks alike."""
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
     return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -37,7 +39,7 @@ def event_payload(job_id: str, tenant_id: str, status: str, occurred_at: datetim
     """The Standard Webhooks payload shape ``{"type", "timestamp", "data"}`` for a final job."""
     return {
         "type": event_for_status(status).value,
-        "timestamp": _timestamp(occurred_at),
+        "timestamp": utc_timestamp(occurred_at),
         "data": {
             "jobId": job_id,
             "tenantId": tenant_id,
