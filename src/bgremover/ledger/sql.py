@@ -42,6 +42,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _key_matches(tenant_id: str, idempotency_key: str) -> ColumnElement[bool]:
+    """The tenant's job holding this idempotency key (one at most: a unique index)."""
+    return and_(jobs.c.tenant_id == tenant_id, jobs.c.idempotency_key == idempotency_key)
+
+
 class SqlJobLedger(SqlWebhookOutbox):
     """``JobLedger`` on any SQLAlchemy engine created by ``from_url`` (its webhook outbox included)."""
 
@@ -107,7 +112,8 @@ class SqlJobLedger(SqlWebhookOutbox):
         return job, True
 
     def _idempotent_match(self, conn: Connection, new: NewJob, now: datetime) -> Job | None:
-        key_matches = and_(jobs.c.tenant_id == new.tenant_id, jobs.c.idempotency_key == new.idempotency_key)
+        assert new.idempotency_key is not None
+        key_matches = _key_matches(new.tenant_id, new.idempotency_key)
         existing = self._load_job(conn, key_matches)
         if existing is None:
             return None
@@ -165,12 +171,7 @@ class SqlJobLedger(SqlWebhookOutbox):
         live = self._now() - self._idempotency_ttl
         with self._tx(write=False) as conn:
             return self._load_job(
-                conn,
-                and_(
-                    jobs.c.tenant_id == tenant_id,
-                    jobs.c.idempotency_key == idempotency_key,
-                    jobs.c.created_at >= live,
-                ),
+                conn, and_(_key_matches(tenant_id, idempotency_key), jobs.c.created_at >= live)
             )
 
     def count_active_jobs(self, tenant_id: str) -> int:
