@@ -18,6 +18,11 @@ from bgremover.pipeline.engines import Engines
 from bgremover.pipeline.runner import RunnerLimits
 
 
+def product(shared_data: Path, n: int) -> bytes:
+    """The n-th product photo of the evaluation set (``ukbench<n>.jpg``)."""
+    return (shared_data / "fashion_products" / f"ukbench{n:05d}.jpg").read_bytes()
+
+
 @dataclass
 class Bench:
     ledger: SqlJobLedger

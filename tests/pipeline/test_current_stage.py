@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pipeline_support import Bench
+from pipeline_support import Bench, product
 
 from bgremover.ledger import JobStatus, JobType
 from bgremover.pipeline import current_stage
@@ -90,10 +90,7 @@ def test_the_job_shows_each_stage_of_each_image_as_it_runs(
 ) -> None:
     monkeypatch.setattr(current_stage, "DEFAULT_MIN_INTERVAL_S", 0.0)
     written = _recorded_stages(bench, monkeypatch)
-    photos = [
-        (f"{n}.jpg", (shared_data / "fashion_products" / f"ukbench{n:05d}.jpg").read_bytes()) for n in (0, 4)
-    ]
-    job_id = bench.submit(JobType.GROUP_IMAGES, photos)
+    job_id = bench.submit(JobType.GROUP_IMAGES, [(f"{n}.jpg", product(shared_data, n)) for n in (0, 4)])
     bench.runner()(job_id)
     job = bench.ledger.get_job("acme", job_id)
     assert job is not None and job.status is JobStatus.SUCCEEDED and job.stage is None
@@ -106,10 +103,8 @@ def test_by_default_a_fast_job_writes_few_stage_changes(
 ) -> None:
     monkeypatch.setattr(current_stage, "DEFAULT_MIN_INTERVAL_S", 3600.0)
     written = _recorded_stages(bench, monkeypatch)
-    photos = [
-        (f"{n}.jpg", (shared_data / "fashion_products" / f"ukbench{n:05d}.jpg").read_bytes())
-        for n in range(4)
-    ]
-    job_id = bench.submit(JobType.REMOVE_BACKGROUND, photos)
+    job_id = bench.submit(
+        JobType.REMOVE_BACKGROUND, [(f"{n}.jpg", product(shared_data, n)) for n in range(4)]
+    )
     bench.runner()(job_id)
     assert written == ["decode", "store"]

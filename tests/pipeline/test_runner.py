@@ -8,13 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from pipeline_support import Bench
+from pipeline_support import Bench, product
 
 from bgremover.ledger import ImageStatus, JobStatus, JobType
-
-
-def product(shared_data: Path, n: int) -> bytes:
-    return (shared_data / "fashion_products" / f"ukbench{n:05d}.jpg").read_bytes()
 
 
 def smaller(data: bytes, factor: float = 0.8) -> bytes:
