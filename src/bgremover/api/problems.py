@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bgremover.observability.logging import get_logger
+from bgremover.observability.metrics import REFUSALS
 from bgremover.problems import problem
 
 PROBLEM_JSON = "application/problem+json"
@@ -36,6 +37,21 @@ class ProblemError(Exception):
         self.detail = detail
         self.headers = headers or {}
         self.extensions = extensions
+
+
+def refusal(
+    reason: str,
+    status: int,
+    slug: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> ProblemError:
+    """A refusal by a per-tenant limit or the slow-client guard, counted by ``reason`` in
+    ``bgr_requests_refused_total`` as it is made, so no limit can refuse without being counted."""
+    REFUSALS.labels(reason=reason).inc()
+    return ProblemError(status, slug, detail, headers=headers, **extensions)
 
 
 _PROBLEM_REASONS = {

@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bgremover.api.problems import ProblemError
+from bgremover.api.problems import refusal
 from bgremover.ledger.base import JobLedger
-from bgremover.observability.metrics import REFUSALS
 from bgremover.settings import TenantLimits
 
 ACTIVE_JOBS_RETRY_AFTER_S = 5
@@ -65,8 +64,8 @@ def admit_before_body(
         if active >= limits.max_active_jobs:
             if _replays(ledger, tenant, idempotency_key):
                 return Admission(limits, None)
-            REFUSALS.labels(reason="active-jobs").inc()
-            raise ProblemError(
+            raise refusal(
+                "active-jobs",
                 429,
                 "too-many-active-jobs",
                 f"tenant {tenant!r} has {active} queued or running jobs, its limit is "
@@ -99,8 +98,8 @@ def admit_images(
     quota, used = admission.limits.monthly_image_quota, admission.images_used
     assert quota is not None and used is not None  # within_quota is true without them
     resets_at = month_bounds(now)[1]
-    REFUSALS.labels(reason="quota").inc()
-    raise ProblemError(
+    raise refusal(
+        "quota",
         402,
         "quota-exhausted",
         f"tenant {tenant!r} has used {used} of its {quota} images this month; {count} more would exceed "

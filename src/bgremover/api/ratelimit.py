@@ -30,9 +30,8 @@ from limits.strategies import MovingWindowRateLimiter
 
 from bgremover.api.context import api_context, request_tenant
 from bgremover.api.middleware import add_response_headers
-from bgremover.api.problems import ProblemError
+from bgremover.api.problems import refusal
 from bgremover.observability.logging import get_logger
-from bgremover.observability.metrics import REFUSALS
 
 RequestKind = Literal["submit", "read"]
 _REDIS_TIMEOUTS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
@@ -109,8 +108,8 @@ async def _limited(request: Request, tenant: str, kind: RequestKind) -> str:
     if decision is None:
         return tenant
     if not decision.allowed:
-        REFUSALS.labels(reason="rate-limit").inc()
-        raise ProblemError(
+        raise refusal(
+            "rate-limit",
             429,
             "rate-limited",
             f"tenant {tenant!r} is over its {kind} rate of {rate}; retry in {max(1, decision.reset_s)} s",

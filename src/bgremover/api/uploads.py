@@ -31,9 +31,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from bgremover.api.problems import ProblemError
+from bgremover.api.problems import ProblemError, refusal
 from bgremover.imaging.decode import ImageDecodeError, check_pixel_count, sniff_image_type
-from bgremover.observability.metrics import REFUSALS
 from bgremover.settings import Settings
 
 IMAGES_FIELD = "images"
@@ -88,8 +87,7 @@ def _safe_filename(raw: str | None, position: int) -> str:
 
 
 def _timed_out(detail: str) -> ProblemError:
-    REFUSALS.labels(reason="timeout").inc()
-    return ProblemError(408, "request-timeout", detail, headers={"Connection": "close"})
+    return refusal("timeout", 408, "request-timeout", detail, headers={"Connection": "close"})
 
 
 async def _bounded(request: Request, settings: Settings) -> AsyncIterator[bytes]:
