@@ -2,9 +2,9 @@
 
 In multiprocess mode every process writes its gauges to ``gauge_<mode>_<pid>.db``; the ``live*`` modes
 only mean something while that process runs (``bgr_workers_alive`` is the sum of one per live worker).
-The parent that reaps a worker drops its files by pid (the recycling consumer does, for the workers it
-replaces); a process that died with its parent (a whole worker tree killed) has nobody to do that, so
-``serve`` sweeps the directory for pids that no longer exist when it restarts the tree.
+One sweep drops the files of pids that no longer exist: the recycling consumer runs it after each
+health check (the workers it replaced), and ``serve`` when it restarts a whole worker tree that died
+with its parent (nobody else is left to do it).
 """
 
 from __future__ import annotations

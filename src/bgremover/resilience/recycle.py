@@ -16,7 +16,7 @@ from huey import Huey
 from huey.api import TaskWrapper
 from huey.consumer import Consumer, Scheduler, Worker, WorkerRecycle
 
-from bgremover.observability.metrics import mark_process_dead
+from bgremover.observability.dead_processes import mark_exited_processes
 from bgremover.resilience.watchdog import Watchdog
 
 
@@ -81,16 +81,11 @@ class RecyclingConsumer(Consumer):
         super().__init__(huey, **kwargs)
 
     def check_worker_health(self) -> bool:
-        """Huey's check (dead workers replaced), then the live gauges of the replaced ones dropped:
-        a recycled or killed worker must not count in ``bgr_workers_alive`` any more."""
-        processes = [process for _, process in self.worker_threads] + [self.scheduler]
-        dead = [
-            getattr(process, "pid", None) for process in processes if not self.environment.is_alive(process)
-        ]
+        """Huey's check (dead workers replaced), then the live gauges of exited processes dropped
+        (the same sweep ``serve`` runs): a recycled or killed worker must not count in
+        ``bgr_workers_alive`` any more."""
         healthy = bool(super().check_worker_health())
-        for pid in dead:
-            if pid is not None:  # thread workers have none: their gauges are the consumer's own
-                mark_process_dead(pid)
+        mark_exited_processes()
         return healthy
 
     def _create_scheduler(self) -> IntervalScheduler:
