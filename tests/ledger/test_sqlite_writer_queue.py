@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,10 @@ def test_only_sqlite_queues_its_writers(postgres_url: str, tmp_path: Path) -> No
     sqlite = SqlJobLedger.from_url(f"sqlite:///{tmp_path / 'l.db'}")
     postgres = SqlJobLedger.from_url(postgres_url)
     try:
-        assert sqlite._writer_turn(True) is not sqlite._writer_turn(False)
-        assert type(postgres._writer_turn(True)) is type(postgres._writer_turn(False))
+        # a write on SQLite waits its turn on the ledger's lock; a read, or anything on PostgreSQL, does not
+        assert sqlite._write_lock is not None and sqlite._writer_turn(True) is sqlite._write_lock
+        assert isinstance(sqlite._writer_turn(False), nullcontext)
+        assert postgres._write_lock is None and isinstance(postgres._writer_turn(True), nullcontext)
     finally:
         sqlite.close()
         postgres.close()
