@@ -104,7 +104,7 @@ CONFIG_CACHE = Counter(
 )
 WORKERS_ALIVE = Gauge(
     "bgr_workers_alive",
-    "Worker processes running (each sets 1 at start; a dead one is dropped by mark_process_dead).",
+    "Worker processes running (each sets 1 at start; a dead one is dropped by mark_exited_processes).",
     multiprocess_mode="livesum",
 )
 WORKER_HEARTBEAT = Gauge(
@@ -129,12 +129,6 @@ WEBHOOK_DELIVERY_LAG = Histogram(
     "From a job's final state to the delivery of its webhook, retries included.",
     buckets=_WORK_BUCKETS,
 )
-
-
-def mark_process_dead(pid: int) -> None:
-    """Drop the live gauges of a worker process that has exited (the parent calls this)."""
-    if os.environ.get(MULTIPROC_ENV):
-        multiprocess.mark_process_dead(pid)
 
 
 def worker_heartbeat() -> None:
