@@ -66,9 +66,7 @@ def compose(image: Image.Image, mask: np.ndarray, options: CutoutOptions) -> byt
     x0, y0, x1, y1 = crop_box(mask, options.margin) if options.crop else (0, 0, image.width, image.height)
     alpha = _alpha(image, mask)[y0:y1, x0:x1]
     if options.mask_only:
-        return encode_image(
-            Image.fromarray(_shrink(np.ascontiguousarray(alpha), options.max_size), "L"), options.format
-        )
+        return encode_image(_shrink(alpha, options.max_size), options.format)
     rgb = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)[y0:y1, x0:x1]
     pixels = _shrink(_blend(rgb, alpha, options.background), options.max_size)
-    return encode_image(Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB"), options.format)
+    return encode_image(pixels, options.format)
