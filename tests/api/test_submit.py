@@ -34,6 +34,8 @@ def test_multipart_group_images_is_accepted_stored_and_queued(client, services):
     ]
     assert services.blobs.get(images[0].blob_key) == original
     assert images[0].blob_key.startswith(f"acme/jobs/{body['jobId']}/")
+    job_folder = services.blobs.root / "acme" / "jobs" / body["jobId"]
+    assert [p.is_dir() for p in job_folder.iterdir()] == [False, False]  # no folder per image
     assert services.dispatcher.depth() == 1
 
 

@@ -28,6 +28,7 @@ from bgremover.api.quotas import Admission, admit_before_body, admit_images
 from bgremover.api.ratelimit import submit_tenant
 from bgremover.api.representation import status_url
 from bgremover.api.uploads import Submission, read_submission
+from bgremover.blobs.keys import job_prefix, original_key
 from bgremover.ledger.base import IdempotencyConflictError, Job, JobType, NewImage, NewJob
 from bgremover.observability.logging import bind_log_context, get_logger
 from bgremover.observability.metrics import ENQUEUE_DURATION, ENQUEUE_FAILURES, JOBS
@@ -63,13 +64,13 @@ def _store_and_record(
 ) -> tuple[Job, bool]:
     """Blobs first, then the ledger row that points at them; on replay or failure the blobs of this
     attempt are removed again so nothing is left behind."""
-    blobs, prefix = ctx.services.blobs, f"{new.tenant_id}/jobs/{new.job_id}/"
+    blobs, prefix = ctx.services.blobs, job_prefix(new.tenant_id, new.job_id)
     fingerprint = _fingerprint(new.type, new.options, submission) if fingerprint_needed else None
     images = []
     try:
         for position, staged in enumerate(submission.images):
             image_id = f"img-{position + 1:04d}"
-            key = f"{prefix}images/{image_id}/original"
+            key = original_key(new.tenant_id, new.job_id, image_id)
             blobs.put_stream(key, staged.file, content_type=staged.content_type)
             images.append(NewImage(image_id, staged.filename, key, staged.content_type, staged.size))
         job, created = ctx.services.ledger.create_job(

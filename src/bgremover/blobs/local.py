@@ -8,6 +8,7 @@ path, and on a small VM pathlib, ``mkstemp`` and buffered file objects cost a th
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -20,6 +21,10 @@ _CHUNK = 1024 * 1024
 _TMP_PREFIX = ".tmp-"
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _MODE = 0o600  # blobs are the tenants' photos: readable by the service's user only
+# Temporary names: a random tag per import (a restarted container reuses pids), the pid (forked workers
+# share the tag) and a counter, instead of fresh random bytes per blob: a submit names one per photo.
+_TMP_TAG = secrets.token_hex(4)
+_TMP_SERIAL = itertools.count()
 
 
 class LocalBlobStore:
@@ -53,7 +58,7 @@ class LocalBlobStore:
     def _write(self, key: str, chunks: Iterable[bytes]) -> int:
         """A temporary file beside the target, renamed onto it only when the write completed."""
         target = self._path(key)
-        tmp = target.with_name(f"{_TMP_PREFIX}{target.name}-{secrets.token_hex(8)}")
+        tmp = target.with_name(f"{_TMP_PREFIX}{target.name}-{_TMP_TAG}{os.getpid()}-{next(_TMP_SERIAL)}")
         fd = _create(tmp, target.parent)
         written = 0
         try:

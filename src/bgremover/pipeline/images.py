@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from bgremover.blobs.base import BlobStore
+from bgremover.blobs.keys import output_key
 from bgremover.cutout import CutoutEngine, CutoutOptions, compose
 from bgremover.grouping.engine import GroupingEngine
 from bgremover.grouping.subject import SubjectView
@@ -39,11 +40,6 @@ class ImageResult:
     outcome: ImageOutcome
     view: SubjectView | None = None
     outputs: dict[str, str] = field(default_factory=dict)
-
-
-def output_key(original_key: str, kind: str) -> str:
-    """Outputs live beside the original, so deleting a job's prefix removes everything."""
-    return f"{original_key.rsplit('/', 1)[0]}/{kind}"
 
 
 class ImageWorker:
