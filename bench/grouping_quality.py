@@ -45,7 +45,8 @@ from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bgremover.cutout import CutoutEngine
-from bgremover.grouping import DEFAULT_THRESHOLD, Group, GroupingConfig, GroupingEngine, cluster
+from bgremover.grouping import DEFAULT_THRESHOLD, Group, GroupingConfig, GroupingEngine
+from bgremover.grouping.cluster import cluster
 from bgremover.grouping.colour import colour_histogram
 from bgremover.grouping.embedder import Embedder
 from bgremover.grouping.subject import subject_view
