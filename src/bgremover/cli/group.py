@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bgremover.cli.app import app
-from bgremover.cutout.batch import collect_inputs
-from bgremover.grouping import DEFAULT_THRESHOLD, Group, GroupingConfig, GroupingEngine, SubjectView
-from bgremover.imaging.decode import ImageDecodeError, decode_image
+from bgremover.grouping.threshold import DEFAULT_THRESHOLD
+
+if TYPE_CHECKING:  # the command imports them: NumPy, scikit-learn and ONNX Runtime would slow every CLI call
+    import numpy as np
+
+    from bgremover.grouping import Group, GroupingEngine, SubjectView
 
 BATCH = 16
 out = Console()
@@ -39,6 +41,8 @@ class _Run:
 
 def unique_inputs(inputs: list[Path]) -> list[Path]:
     """The files ``remove`` would read (folders expanded), each file once however often it was named."""
+    from bgremover.cutout.batch import collect_inputs
+
     first: dict[Path, Path] = {}
     for path in collect_inputs(inputs):
         first.setdefault(path.resolve(), path)
@@ -51,6 +55,8 @@ def _error(path: Path, code: str, message: str) -> dict[str, str]:
 
 
 def _view(engine: GroupingEngine, path: Path) -> SubjectView | dict[str, str]:
+    from bgremover.imaging.decode import ImageDecodeError, decode_image
+
     try:
         return engine.view(decode_image(path))
     except ImageDecodeError as exc:
@@ -124,6 +130,10 @@ def group(
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Default: BGR_MODEL_DIR.")] = None,
 ) -> None:
     """Group photos that show the same product. Exit status 1 when any input could not be used."""
+    import numpy as np
+
+    from bgremover.grouping import GroupingConfig, GroupingEngine
+
     paths = unique_inputs(inputs)
     try:
         engine = GroupingEngine.from_settings(model_dir, config=GroupingConfig(threshold=threshold))

