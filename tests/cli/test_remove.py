@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bgremover.cli import app
+from bgremover.cutout import engine as engine_module
+from bgremover.models import sessions as session_cache
 
 runner = CliRunner()
 
@@ -93,3 +96,25 @@ def test_no_images_found_is_a_usage_error(tmp_path: Path, model_dir: Path) -> No
     result = _run(str(tmp_path / "empty"), "-o", str(tmp_path / "out"), model_dir=model_dir)
     assert result.exit_code == 2
     assert "no image files" in result.output
+
+
+@pytest.fixture
+def fresh_sessions(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+    """An empty session cache, and no cached engine holding a session opened earlier in the run."""
+    sessions: dict = {}
+    monkeypatch.setattr(session_cache, "_SESSIONS", sessions)
+    engine_module._engine.cache_clear()
+    yield sessions
+    engine_module._engine.cache_clear()  # its engines' sessions are not in the restored cache
+
+
+def test_lanes_open_only_the_session_they_use(
+    inputs: Path, tmp_path: Path, model_dir: Path, fresh_sessions: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two lanes on two cores infer on single-threaded sessions; no two-threaded one is opened too."""
+    monkeypatch.setenv("BGR_ORT_THREADS", "2")
+    result = _run(
+        str(inputs / "rocket.jpg"), "-o", str(tmp_path / "out"), "--lanes", "2", model_dir=model_dir
+    )
+    assert result.exit_code == 0, result.output
+    assert [threads for _, threads in fresh_sessions] == [1]

@@ -56,15 +56,17 @@ def remove(
     options = _options(
         bg_color=bg_color, crop=crop, margin=margin, format=fmt, max_size=max_size, mask_only=mask
     )
-    from bgremover.cutout.batch import collect_inputs, run_batch  # imported here: keeps --help fast
+    # Imported here: ONNX Runtime and OpenCV would slow every other command and --help.
+    from bgremover.cutout.batch import collect_inputs, default_lanes, lane_threads, run_batch
     from bgremover.cutout.engine import CutoutEngine, SecondPass
 
     sources = collect_inputs(inputs)
     if not sources:
         console.print("[red]no image files found in the inputs[/red]")
         raise typer.Exit(2)
+    lanes = lanes or default_lanes()
     try:
-        engine = CutoutEngine.from_settings(model, model_dir).with_options(
+        engine = CutoutEngine.from_settings(model, model_dir, threads=lane_threads(lanes)).with_options(
             second_pass=SecondPass(enabled=second_pass), refine=refine
         )
     except (FileNotFoundError, KeyError, ValueError) as exc:

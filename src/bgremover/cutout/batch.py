@@ -82,6 +82,11 @@ def default_lanes() -> int:
     return max(1, int(configured)) if configured else default_threads()
 
 
+def lane_threads(lanes: int) -> int:
+    """ONNX Runtime threads for each of ``lanes`` images inferred at once: the cores shared out."""
+    return max(1, default_threads() // lanes)
+
+
 class _Cutter:
     """One file from path to written output, or the reason it failed; at most ``lanes`` of them inside
     the model at once (an ONNX Runtime session holds one activation arena per concurrent run, so this
@@ -115,12 +120,14 @@ def run_batch(
 ) -> Iterator[BatchItem]:
     """Yield one :class:`BatchItem` per source, in input order (written, or failed with a reason).
     ``lanes`` (default :func:`default_lanes`) images are inferred at once; with more than one lane,
-    ``engine``'s settings run over a session with ``cores / lanes`` threads. ``Executor.map`` keeps the
+    ``engine``'s settings run over a session with :func:`lane_threads` threads. A caller that builds
+    the engine for the batch asks for those threads up front (``CutoutEngine.from_settings(...,
+    threads=lane_threads(lanes))``), so the session it opens is the one used. ``Executor.map`` keeps the
     order; its ``2 * lanes + 1`` workers bound the images in flight (a finished one leaves only its
     small :class:`BatchItem` behind)."""
     lanes = lanes or default_lanes()
     if lanes > 1:
-        engine = engine.with_threads(max(1, default_threads() // lanes))
+        engine = engine.with_threads(lane_threads(lanes))
     outdir.mkdir(parents=True, exist_ok=True)
     cut = _Cutter(engine, options, max_pixels, lanes)
     with ThreadPoolExecutor(2 * lanes + 1, thread_name_prefix="bgr-cutout") as pool:

@@ -16,6 +16,7 @@ from bgremover.cutout.refine import guided_filter
 from bgremover.cutout.sessions import SegmentationSession, open_session
 from bgremover.models.fetch import model_path
 from bgremover.models.registry import DEFAULT_CUTOUT_MODEL, get_model, resolve_model_dir
+from bgremover.models.sessions import default_threads
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,20 @@ class CutoutEngine:
 
     @classmethod
     def from_settings(
-        cls, model_name: str | None = None, model_dir: str | os.PathLike[str] | None = None
+        cls,
+        model_name: str | None = None,
+        model_dir: str | os.PathLike[str] | None = None,
+        *,
+        threads: int | None = None,
     ) -> CutoutEngine:
         """The process's engine for ``model_name`` (default u2netp) in ``model_dir`` (default
-        ``BGR_MODEL_DIR``); the model must have been fetched. Cached: callers may call it per image."""
-        return _engine(model_name or DEFAULT_CUTOUT_MODEL, resolve_model_dir(model_dir).resolve())
+        ``BGR_MODEL_DIR``) over a session with ``threads`` intra-op threads (default:
+        :func:`default_threads`); the model must have been fetched. A caller that will run several
+        images at once asks for its per-image thread count here, so that no all-cores session is
+        opened only to go unused (each costs graph optimisation time and an activation arena).
+        Cached: callers may call it per image."""
+        directory = resolve_model_dir(model_dir).resolve()
+        return _engine(model_name or DEFAULT_CUTOUT_MODEL, directory, threads or default_threads())
 
     def with_options(
         self, *, second_pass: SecondPass | None = None, refine: bool | None = None
@@ -118,8 +128,8 @@ def to_uint8(prob: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _engine(model_name: str, model_dir: Path) -> CutoutEngine:
+def _engine(model_name: str, model_dir: Path, threads: int) -> CutoutEngine:
     spec = get_model(model_name, model_dir)
     if spec.kind != "segmentation":
         raise ValueError(f"model {model_name!r} is an {spec.kind} model, not a cut-out model")
-    return CutoutEngine(open_session(spec, model_path(model_name, model_dir)))
+    return CutoutEngine(open_session(spec, model_path(model_name, model_dir), threads))
