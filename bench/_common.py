@@ -18,16 +18,6 @@ def model_dir() -> Path:
     return Path(os.environ.get("BGR_MODEL_DIR") or REPO_ROOT / "var" / "models")
 
 
-def scratch_dir(prefix: str) -> tempfile.TemporaryDirectory[str]:
-    """A temporary folder under the project's ``var/``, where the service keeps its state by default,
-    rather than under /tmp: on the VMs these figures come from, creating a file in a subfolder of /tmp
-    cost ~950 us of system time against 12-40 us elsewhere on the same ext4 disk, which swamps a
-    submit (one new file per photo) and every written cut-out."""
-    root = REPO_ROOT / "var" / "bench"
-    root.mkdir(parents=True, exist_ok=True)
-    return tempfile.TemporaryDirectory(prefix=prefix, dir=root)
-
-
 def sod300_pairs() -> list[tuple[Path, Path]]:
     """(image, ground-truth mask) for every row of ``sod300/manifest.csv``."""
     root = SHARED_DATA / "sod300"

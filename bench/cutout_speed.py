@@ -15,6 +15,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from _common import SHARED_DATA, model_dir, rembg_session, scratch_dir, sod300_pairs
+from _common import SHARED_DATA, model_dir, rembg_session, sod300_pairs
 from bgremover.cutout import CutoutEngine, CutoutOptions
 from bgremover.cutout.batch import run_batch
 from bgremover.models.sessions import get_session
@@ -145,7 +146,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=30)
     parser.add_argument("--rss", action="store_true", help="also measure peak RSS on 100 and 1000 files")
     args = parser.parse_args()
-    with scratch_dir("bgr-speed-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bgr-speed-") as tmp:
         work = Path(tmp)
         compare("small photos (fashion_products)", small_photos(args.small), work)
         compare(f"large photos ({LARGE_SIDE} px)", large_photos(args.large, work / "large-src"), work)

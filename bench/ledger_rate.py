@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import statistics
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
 from _backends import postgres_database
-from _common import scratch_dir
 from bgremover.ledger import ImageOutcome, ImageStatus, JobType, NewImage, NewJob
 from bgremover.ledger.sql import SqlJobLedger
 
@@ -103,7 +103,7 @@ def main() -> None:
         f"median of {args.repeats}"
     )
     results: dict[tuple[str, int], float] = {}
-    with scratch_dir("bgr-ledger-rate-") as tmp, postgres_database() as pg_url:
+    with tempfile.TemporaryDirectory() as tmp, postgres_database() as pg_url:
         for backend, url in (("sqlite", f"sqlite:///{Path(tmp) / 'ledger.db'}"), ("postgresql", pg_url)):
             for procs in procs_list:
                 rates = [run_once(url, args.jobs, args.images, procs) for _ in range(args.repeats)]

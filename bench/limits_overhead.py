@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +20,6 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from _common import scratch_dir
 from bgremover.api import create_app
 from bgremover.settings import Settings
 from bgremover.wiring import build_services
@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     png = _png()
     samples: dict[str, list[float]] = {name: [] for name in CONFIGS}
-    with scratch_dir("bgr-limits-overhead-") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         clients = {}
         for i, (name, overrides) in enumerate(CONFIGS.items()):
             root = Path(tmp) / str(i)

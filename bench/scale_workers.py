@@ -17,6 +17,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from _backends import postgres_database
-from _common import SHARED_DATA, model_dir, scratch_dir
+from _common import SHARED_DATA, model_dir
 from bgremover.api import create_app
 from bgremover.ledger.base import JobStatus
 from bgremover.observability.logging import configure_logging
@@ -99,7 +100,7 @@ def main() -> None:
     configure_logging("bench", level="WARNING")  # the in-process API's request logs would drown the figures
     photos = sorted((SHARED_DATA / "fashion_products").glob("*.jpg"))
     redis.Redis.from_url(args.redis_url).flushdb()
-    with scratch_dir("bgr-scale-workers-") as tmp, postgres_database() as database_url:
+    with tempfile.TemporaryDirectory() as tmp, postgres_database() as database_url:
         workdir = Path(tmp)
         settings = Settings(
             database_url=database_url,

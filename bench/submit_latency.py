@@ -26,6 +26,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ import psutil
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO_ROOT, SHARED_DATA, model_dir, scratch_dir
+from _common import REPO_ROOT, SHARED_DATA, model_dir
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))  # the e2e tests' readiness wait, shared
 from server_readiness import wait_until_ready
@@ -310,7 +311,7 @@ def main() -> None:
     payloads = build_payloads(sizes)
     async_requests = {8: 16, 32: 32} if args.quick else {8: 160, 32: 320}
     sync_requests = {8: 8} if args.quick else {8: 16}
-    with scratch_dir("bgr-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bgr-bench-") as tmp:
         after_state, before_state = Path(tmp, "after"), Path(tmp, "before")
         after_state.mkdir()
         before_state.mkdir()
