@@ -4,7 +4,6 @@ the SQLite ledger and queue, local blobs and the real models."""
 from __future__ import annotations
 
 import io
-import os
 import time
 import uuid
 
@@ -132,10 +131,6 @@ def test_workers_run_below_the_api_priority_and_report_metrics_through_it(
     assert len(workers) >= 2, "serve started no worker tree (consumer + process workers)"
     assert api.nice() == 0
     assert all(worker.nice() >= 10 for worker in workers)
-    if hasattr(os, "SCHED_IDLE"):  # every thread, the model's included, runs only on otherwise idle cores
-        assert os.sched_getscheduler(api.pid) == os.SCHED_OTHER
-        threads = [thread.id for worker in workers for thread in worker.threads()]
-        assert {os.sched_getscheduler(tid) for tid in threads} == {os.SCHED_IDLE}, threads
     # Counted in a worker process, exposed by the API's /metrics (multiprocess collection).
     succeeded = [line for line in metrics.splitlines() if line.startswith("bgr_images_processed_total{")]
     assert any('status="succeeded"' in line and float(line.split()[-1]) >= 1 for line in succeeded), succeeded

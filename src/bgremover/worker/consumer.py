@@ -13,7 +13,6 @@ periodic task. Shutdown, whatever the queue backend:
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import psutil
 
@@ -60,31 +59,12 @@ def build_consumer(settings: Settings, workers: int) -> RecyclingConsumer:
     )
 
 
-def yield_cpu_to_api() -> None:
-    """Lower this process (the workers it starts and their threads inherit it) below the API.
-
-    A niceness alone still lets an inference thread hold a core for its time slice after a request
-    arrives; under Linux's ``SCHED_IDLE`` policy the scheduler runs the workers only on cores that no
-    normal task wants, so a request preempts inference at once, while an idle API leaves the workers
-    every core. The niceness stays for platforms without the policy."""
-    os.nice(WORKER_NICENESS)
-    if not hasattr(os, "SCHED_IDLE"):
-        return
-    tasks = Path("/proc/self/task")
-    threads = [int(task.name) for task in tasks.iterdir()] if tasks.is_dir() else [0]
-    try:
-        for thread in threads:  # the policy is per thread; threads started later inherit it
-            os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
-    except OSError as exc:  # refused by a sandbox: the niceness still applies
-        log.warning("sched_idle_refused", error=str(exc))
-
-
 def run_workers(settings: Settings, workers: int | None = None) -> None:
     """Migrate the ledger, lower this process's priority (the workers inherit it), run until a signal."""
     count = workers or settings.workers or default_worker_count()
     SqlJobLedger.from_url(settings.database_url, migrate=True).close()
     # Share the cores between the workers instead of each ONNX session taking all of them.
     os.environ.setdefault("BGR_ORT_THREADS", str(max(1, len(os.sched_getaffinity(0)) // count)))
-    yield_cpu_to_api()
+    os.nice(WORKER_NICENESS)
     log.info("workers_starting", workers=count, queue=settings.queue_url.split("://", 1)[0])
     build_consumer(settings, count).run()
