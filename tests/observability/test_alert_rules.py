@@ -36,7 +36,7 @@ def run(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_rules_are_valid(promtool):
     result = run(promtool, "check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "8 rules found" in result.stdout
+    assert "9 rules found" in result.stdout
 
 
 def test_rules_fire_when_and_only_when_expected(promtool):
@@ -53,5 +53,12 @@ def test_rules_name_only_metrics_the_service_defines():
     used = set(re.findall(r"\bbgr_[a-z_]+", (RULES_DIR / "alerts.yml").read_text()))
     assert used, "no metric found in the rules"
     assert used <= defined, f"rules use undefined metrics: {sorted(used - defined)}"
-    for alert in ("SubmitLatency", "FailedJobRate", "JobsStuckQueued", "JobsStuckRunning", "WorkersAbsent"):
+    for alert in (
+        "SubmitLatency",
+        "FailedJobRate",
+        "JobsStuckQueued",
+        "JobsStuckRunning",
+        "WorkersAbsent",
+        "CredentialsStale",
+    ):
         assert f"BgRemover{alert}" in (RULES_DIR / "alerts.yml").read_text()

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from bgremover.tenancy.refresher import BackgroundRefresher
 
@@ -82,3 +83,24 @@ def test_request_before_start_does_nothing() -> None:
     counter = Counter()
     assert BackgroundRefresher("t", counter, interval_s=1).request() is False
     assert counter.calls == 0
+
+
+def test_failures_are_counted_and_the_last_good_reload_is_timestamped() -> None:
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name, {"source": "metrics-test"}) or 0.0
+
+    counter = Counter()
+    refresher = BackgroundRefresher("metrics-test", counter, interval_s=0.05)
+    before = time.time()
+    refresher.start()
+    try:
+        assert sample("bgr_credential_last_refresh_timestamp_seconds") >= before
+        counter.fail = True
+        wait_for(lambda: sample("bgr_credential_refresh_failures_total") >= 2)
+        stale = sample("bgr_credential_last_refresh_timestamp_seconds")
+        time.sleep(0.1)
+        assert sample("bgr_credential_last_refresh_timestamp_seconds") == stale  # failures leave it
+        counter.fail = False
+        wait_for(lambda: sample("bgr_credential_last_refresh_timestamp_seconds") > stale)
+    finally:
+        refresher.stop()

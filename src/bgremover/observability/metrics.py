@@ -112,6 +112,18 @@ WORKER_HEARTBEAT = Gauge(
     "Unix time of the latest heartbeat of any worker; stale when every worker is gone or stuck.",
     multiprocess_mode="max",
 )
+CREDENTIAL_REFRESH_FAILURES = Counter(
+    "bgr_credential_refresh_failures_total",
+    "Failed reloads of the API's in-memory credentials (source: api-keys, jwks); the last good copy "
+    "stays in use, so a revoked key or a rotated signing key is not seen until a reload succeeds.",
+    ["source"],
+)
+CREDENTIAL_REFRESHED = Gauge(
+    "bgr_credential_last_refresh_timestamp_seconds",
+    "Unix time of the latest successful reload of the API's credentials, by source.",
+    ["source"],
+    multiprocess_mode="max",
+)
 WEBHOOK_DELIVERIES = Counter(
     "bgr_webhook_deliveries_total",
     "Webhook attempts by outcome: delivered (2xx), retry (tried again later), failed (given up after "

@@ -4,7 +4,10 @@
 then a thread reloads every ``interval_s``. ``request`` asks for an early reload without waiting for
 it (used when a token names an unknown key id); early reloads are rate-limited to one per
 ``min_interval_s`` counted from the last attempt of any kind, so a flood of bad tokens costs at most
-one fetch per interval. A reload that fails is logged and the previous snapshot stays in use.
+one fetch per interval. A reload that fails is logged and counted
+(``bgr_credential_refresh_failures_total``) and the previous snapshot stays in use; the time of the
+last good one (``bgr_credential_last_refresh_timestamp_seconds``) lets an alert say when that has gone on
+too long.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from bgremover.observability.logging import get_logger
+from bgremover.observability.metrics import CREDENTIAL_REFRESH_FAILURES, CREDENTIAL_REFRESHED
 
 log = get_logger(__name__)
 
@@ -46,6 +50,7 @@ class BackgroundRefresher:
         with self._lock:
             self._last_attempt = self._clock()
         self._refresh()
+        CREDENTIAL_REFRESHED.labels(source=self.name).set_to_current_time()
         self._stopped.clear()
         self._thread = threading.Thread(target=self._run, name=f"bgr-refresh-{self.name}", daemon=True)
         self._thread.start()
@@ -83,7 +88,10 @@ class BackgroundRefresher:
             self._refresh()
         except Exception as exc:  # any failure: keep the last good snapshot, say so, try again later
             self.failures += 1
+            CREDENTIAL_REFRESH_FAILURES.labels(source=self.name).inc()
             log.warning("refresh_failed", refresher=self.name, error=f"{type(exc).__name__}: {exc}")
+        else:
+            CREDENTIAL_REFRESHED.labels(source=self.name).set_to_current_time()
         finally:
             with self._lock:
                 self._pending = False
