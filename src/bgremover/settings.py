@@ -140,6 +140,7 @@ class Settings(BaseSettings):
     webhook_backoff_max_s: float = Field(default=3600.0, ge=0)
     webhook_connect_timeout_s: float = Field(default=5.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)  # read and write timeouts of one POST
+    webhook_retention_days: float = Field(default=30.0, gt=0)  # then ended deliveries are deleted
 
     def limits_for(self, tenant: str) -> TenantLimits:
         """The limits that apply to ``tenant``: its overrides where it has them, else the defaults."""

@@ -168,3 +168,48 @@ def test_a_dropped_delivery_is_gone(ledger: SqlJobLedger) -> None:
     assert ledger.drop_webhook_delivery(delivery.delivery_id, "s1")
     assert ledger.webhook_deliveries_of(job_id) == []
     assert ledger.webhook_delivery(TENANT, job_id) is None
+
+
+def _delivered(ledger: SqlJobLedger, owner: str = "sender") -> str:
+    job_id = finished_job(ledger)
+    claimed = ledger.claim_webhook_delivery(owner, LEASE_S)
+    assert claimed is not None and claimed.job_id == job_id
+    assert ledger.record_webhook_attempt(claimed.delivery_id, owner, error=None)
+    return job_id
+
+
+def test_the_reaper_purges_ended_deliveries_after_the_retention(
+    ledger: SqlJobLedger, clock: ManualClock
+) -> None:
+    old_delivered = _delivered(ledger)
+    old_failed = finished_job(ledger)
+    claimed = ledger.claim_webhook_delivery("sender", LEASE_S)
+    assert claimed is not None and claimed.job_id == old_failed
+    assert ledger.record_webhook_attempt(claimed.delivery_id, "sender", error="HTTP 500")  # given up
+    clock.advance(timedelta(days=31).total_seconds())
+    recent = _delivered(ledger)
+    clock.advance(-timedelta(days=31).total_seconds())
+    old_pending = finished_job(ledger)  # never sent: kept however old it is
+    clock.advance(timedelta(days=31).total_seconds())
+    reaper = Reaper(
+        ledger,
+        NoQueue(),  # type: ignore[arg-type]
+        RetryPolicy(),
+        clock=clock,
+        webhook_retention=timedelta(days=30),
+    )
+
+    assert reaper.run_once().purged_webhooks == 2
+    assert ledger.webhook_deliveries_of(old_delivered) == []
+    assert ledger.webhook_deliveries_of(old_failed) == []
+    assert [d.status for d in ledger.webhook_deliveries_of(old_pending)] == [DeliveryStatus.PENDING]
+    assert [d.status for d in ledger.webhook_deliveries_of(recent)] == [DeliveryStatus.DELIVERED]
+    assert reaper.run_once().purged_webhooks == 0
+
+
+def test_a_purge_deletes_at_most_its_limit(ledger: SqlJobLedger, clock: ManualClock) -> None:
+    jobs = [_delivered(ledger) for _ in range(3)]
+    clock.advance(60)
+    assert ledger.purge_webhook_deliveries(clock(), limit=2) == 2
+    assert sum(len(ledger.webhook_deliveries_of(job_id)) for job_id in jobs) == 1
+    assert ledger.purge_webhook_deliveries(clock(), limit=2) == 1

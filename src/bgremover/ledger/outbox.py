@@ -129,6 +129,25 @@ class SqlWebhookOutbox:
             ).rowcount
         return deleted == 1
 
+    def purge_webhook_deliveries(self, due_before: datetime, *, limit: int = 1000) -> int:
+        """Delete up to ``limit`` delivered or failed rows whose last attempt was due before
+        ``due_before``; returns how many. Pending rows are never touched. "Last due" is
+        ``next_attempt_at``, which the (status, next_attempt_at) index serves, so a pass reads only the
+        rows it deletes however large the table has grown."""
+        finished = [DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value]
+        expired = (
+            select(webhook_deliveries.c.delivery_id)
+            .where(
+                webhook_deliveries.c.status.in_(finished),
+                webhook_deliveries.c.next_attempt_at < due_before,
+            )
+            .limit(limit)
+        )
+        with self._tx(write=True) as conn:
+            return conn.execute(
+                delete(webhook_deliveries).where(webhook_deliveries.c.delivery_id.in_(expired))
+            ).rowcount
+
     def webhook_delivery(self, tenant_id: str, job_id: str) -> WebhookDelivery | None:
         """The latest webhook of a tenant's job (what the job JSON shows), or None."""
         mine = and_(webhook_deliveries.c.job_id == job_id, webhook_deliveries.c.tenant_id == tenant_id)

@@ -8,6 +8,8 @@ lost queue message or a dead worker left behind and hands them out again.
   attempt the job is enqueued again; a worker's ``claim`` takes it over and counts the attempt.
 - A job that has used ``max_attempts`` is failed as dead, with the history of its lost attempts, so
   one poison image cannot kill workers forever.
+- Webhook deliveries that ended (delivered or failed) longer than ``webhook_retention`` ago are
+  deleted, a batch per pass, so the outbox does not grow forever; the job's JSON then shows no webhook.
 
 While a job is being retried its ``error`` is a problem object listing the lost attempts; success
 clears it. Every write here is one conditional UPDATE (same owner, lease still expired, same attempt),
@@ -51,6 +53,7 @@ class ReapReport:
     requeued: list[str] = field(default_factory=list)
     dead: list[str] = field(default_factory=list)
     backing_off: list[str] = field(default_factory=list)
+    purged_webhooks: int = 0
 
 
 def lost_attempts(job: Job) -> list[dict[str, Any]]:
@@ -68,6 +71,7 @@ class Reaper:
         clock: Callable[[], datetime] = utcnow,
         enqueue_timeout_s: float = 5.0,
         batch: int = 500,
+        webhook_retention: timedelta | None = None,
     ) -> None:
         self._ledger = ledger
         self._dispatcher = dispatcher
@@ -75,6 +79,7 @@ class Reaper:
         self._now = clock
         self._enqueue_timeout_s = enqueue_timeout_s
         self._batch = batch
+        self._webhook_retention = webhook_retention
 
     def run_once(self) -> ReapReport:
         now = self._now()
@@ -91,8 +96,15 @@ class Reaper:
                     self._handle_expired(job, now, report)
             except EnqueueError as exc:
                 _log.warning("reaper.enqueue_failed", job_id=job_id, error=str(exc))
-        if report.requeued or report.dead:
-            _log.info("reaper.pass", requeued=len(report.requeued), dead=len(report.dead))
+        if self._webhook_retention is not None:
+            report.purged_webhooks = self._ledger.purge_webhook_deliveries(now - self._webhook_retention)
+        if report.requeued or report.dead or report.purged_webhooks:
+            _log.info(
+                "reaper.pass",
+                requeued=len(report.requeued),
+                dead=len(report.dead),
+                purged_webhooks=report.purged_webhooks,
+            )
         return report
 
     def _requeue_queued(self, job: Job, report: ReapReport) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import timedelta
 from functools import cached_property
 
 from bgremover.observability.logging import get_logger
@@ -60,7 +61,12 @@ class WorkerRuntime:
             backoff_s=settings.retry_backoff_s,
             queued_grace_s=settings.queued_grace_s,
         )
-        return Reaper(self.services.ledger, self.services.dispatcher, policy)
+        return Reaper(
+            self.services.ledger,
+            self.services.dispatcher,
+            policy,
+            webhook_retention=timedelta(days=settings.webhook_retention_days),
+        )
 
     @cached_property
     def deliveries(self) -> DeliveryLoop:
