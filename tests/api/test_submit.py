@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from api.support import count_jobs, images_part, jpeg_bytes, png_bytes
+from bgremover.blobs.keys import original_key, upload_key
 from bgremover.ledger.base import JobStatus, JobType
 
 
@@ -32,10 +33,10 @@ def test_multipart_group_images_is_accepted_stored_and_queued(client, services):
         ("shirt.png", "image/png"),
         ("b.jpg", "image/jpeg"),
     ]
-    assert services.blobs.get(images[0].blob_key) == original
-    assert images[0].blob_key.startswith(f"acme/jobs/{body['jobId']}/")
+    assert images[0].blob_key == original_key("acme", body["jobId"], "img-0001")  # after the worker's unpack
     job_folder = services.blobs.root / "acme" / "jobs" / body["jobId"]
-    assert [p.is_dir() for p in job_folder.iterdir()] == [False, False]  # no folder per image
+    assert [p.name for p in job_folder.iterdir()] == ["upload"]  # one file for the submit, no folder
+    assert services.blobs.get(upload_key("acme", body["jobId"])).startswith(original)
     assert services.dispatcher.depth() == 1
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bgremover.blobs.keys import job_prefix, original_key, output_key
+from bgremover.blobs.keys import job_prefix, original_key, output_key, upload_key
 
 
 def test_a_jobs_blobs_share_one_flat_folder() -> None:
@@ -11,6 +11,13 @@ def test_a_jobs_blobs_share_one_flat_folder() -> None:
     assert key.startswith(job_prefix("acme", "j1"))
     assert output_key(key, "cutout") == "acme/jobs/j1/img-0001.cutout"
     assert output_key(key, "thumbnail").rpartition("/")[0] == key.rpartition("/")[0]
+
+
+def test_the_upload_sits_in_the_job_folder_and_no_image_key_extends_it() -> None:
+    upload = upload_key("acme", "j1")
+    assert upload == "acme/jobs/j1/upload"
+    original = original_key("acme", "j1", "img-0001")
+    assert not any(key.startswith(upload) for key in (original, output_key(original, "cutout")))
 
 
 def test_outputs_of_jobs_stored_in_the_per_image_layout_stay_in_their_folder() -> None:

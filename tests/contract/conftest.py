@@ -1,5 +1,6 @@
-"""Backends for the contract suites: the ledger on SQLite and PostgreSQL with a test clock, and the
-queue on SQLite and Redis (the servers themselves come from ``tests/backends.py``)."""
+"""Backends for the contract suites: the ledger on SQLite and PostgreSQL with a test clock, the
+queue on SQLite and Redis, and the blob store on the local disk and S3 (moto) (the servers themselves
+come from ``tests/backends.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from pathlib import Path
 import pytest
 from contract_support import ManualClock
 
-from backends import REDIS_URL, redis_namespace
+from backends import REDIS_URL, S3Server, redis_namespace
+from bgremover.blobs import BlobStore
+from bgremover.blobs.local import LocalBlobStore
+from bgremover.blobs.s3 import S3BlobStore
 from bgremover.ledger.engine import create_ledger_engine
 from bgremover.ledger.sql import SqlJobLedger
 from bgremover.queue.huey_queue import HueyDispatcher, huey_from_url
@@ -52,3 +56,11 @@ def ledger(database_url: str, clock: ManualClock) -> Iterator[SqlJobLedger]:
     ledger.migrate()
     yield ledger
     ledger.close()
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "local":
+        return LocalBlobStore.from_url(f"file://{tmp_path / 'blobs'}")
+    s3: S3Server = request.getfixturevalue("s3")
+    return S3BlobStore.from_url(f"s3://{s3.create_bucket()}/deploy/a", endpoint_url=s3.endpoint_url)

@@ -1,24 +1,14 @@
-"""The ``BlobStore`` contract, run against every adapter."""
+"""The ``BlobStore`` contract, run against every adapter (the ``store`` fixture)."""
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 
 from backends import S3Server
 from bgremover.blobs import BlobNotFoundError, BlobStore
-from bgremover.blobs.local import LocalBlobStore
 from bgremover.blobs.s3 import S3BlobStore, S3Location
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    if request.param == "local":
-        return LocalBlobStore.from_url(f"file://{tmp_path / 'blobs'}")
-    s3: S3Server = request.getfixturevalue("s3")
-    return S3BlobStore.from_url(f"s3://{s3.create_bucket()}/deploy/a", endpoint_url=s3.endpoint_url)
 
 
 def test_put_get_round_trip_and_overwrite(store: BlobStore) -> None:
@@ -53,6 +43,16 @@ def test_list_and_delete_prefix_stay_inside_the_tenant(store: BlobStore) -> None
     assert store.delete_prefix("t1/a/") == 2
     assert sorted(store.list("t1/")) == ["t1/b/1"]
     assert store.get("t10/a/1") == b"t10/a/1"
+
+
+def test_delete_removes_that_key_only_and_a_missing_key_is_no_error(store: BlobStore) -> None:
+    for key in ["t1/j/upload", "t1/j/upload.bak", "t1/j/img-0001.original"]:
+        store.put(key, key.encode())
+    store.delete("t1/j/upload")
+    assert not store.exists("t1/j/upload")
+    assert sorted(store.list("t1/")) == ["t1/j/img-0001.original", "t1/j/upload.bak"]
+    store.delete("t1/j/upload")  # again: nothing there, nothing raised
+    store.delete("t9/never")
 
 
 def test_s3_keys_live_under_the_url_prefix(s3: S3Server) -> None:

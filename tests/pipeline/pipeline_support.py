@@ -3,12 +3,15 @@ parameters) and the real models; jobs are created the way the API creates them."
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from bgremover.blobs.keys import original_key, upload_key
 from bgremover.blobs.local import LocalBlobStore
+from bgremover.blobs.upload import put_upload
 from bgremover.ledger import JobType, NewImage, NewJob
 from bgremover.ledger.sql import SqlJobLedger
 from bgremover.params import TenantConfigCache, config_key
@@ -33,12 +36,14 @@ class Bench:
     def submit(
         self, job_type: JobType, files: list[tuple[str, bytes]], tenant: str = "acme", **options: object
     ) -> str:
+        """Like the API: every photo in one upload blob, each image row where its original will be."""
         job_id = uuid.uuid4().hex
+        put_upload(self.blobs, upload_key(tenant, job_id), [io.BytesIO(data) for _, data in files])
         images = []
         for position, (name, data) in enumerate(files, start=1):
-            key = f"{tenant}/jobs/{job_id}/images/img-{position:04d}/original"
-            self.blobs.put(key, data)
-            images.append(NewImage(f"img-{position:04d}", name, key, "image/jpeg", len(data)))
+            image_id = f"img-{position:04d}"
+            key = original_key(tenant, job_id, image_id)
+            images.append(NewImage(image_id, name, key, "image/jpeg", len(data)))
         new = NewJob(job_id, tenant, job_type, images, options=dict(options), request_id="req-test")
         self.ledger.create_job(new)
         return job_id

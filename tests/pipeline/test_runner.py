@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from pipeline_support import Bench, product
 
+from bgremover.blobs.keys import upload_key
 from bgremover.ledger import ImageStatus, JobStatus, JobType
 
 
@@ -80,6 +81,24 @@ def test_group_images_groups_the_same_product_and_records_a_corrupt_image(
 
 def images_by_id(images: dict[str, object]) -> dict[str, str]:
     return {image.image_id: name for name, image in images.items()}  # type: ignore[attr-defined]
+
+
+def test_a_retried_job_finishes_unpacking_the_upload_before_reading_images(
+    bench: Bench, shared_data: Path
+) -> None:
+    photos = [product(shared_data, n) for n in range(2)]
+    job_id = bench.submit(JobType.REMOVE_BACKGROUND, [(f"{n}.jpg", photo) for n, photo in enumerate(photos)])
+    first = bench.ledger.list_images("acme", job_id)[0]
+    bench.blobs.put(first.blob_key, photos[0])  # an attempt that died after unpacking one original
+    bench.ledger.claim(job_id, "dead-1", lease_seconds=60)
+    bench.ledger.release(job_id, "dead-1")
+    bench.runner()(job_id)
+    job = bench.ledger.get_job("acme", job_id)
+    assert job is not None and (job.status, job.attempts) == (JobStatus.SUCCEEDED, 2), job
+    images = bench.ledger.list_images("acme", job_id)
+    assert [image.status for image in images] == [ImageStatus.SUCCEEDED] * 2
+    assert [bench.blobs.get(image.blob_key) for image in images] == photos
+    assert not bench.blobs.exists(upload_key("acme", job_id))
 
 
 def test_tenant_configuration_applies_to_its_jobs(bench: Bench, shared_data: Path) -> None:

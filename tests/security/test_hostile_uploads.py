@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from api.support import assert_nothing_created, assert_problem, images_part, jpeg_bytes, noise_png, png_bytes
+from bgremover.blobs.keys import original_key, upload_key
 from bgremover.imaging.decode import ImageDecodeError, decode_image
 
 
@@ -77,8 +78,9 @@ def _accepted_original(client, services, blob: bytes, filename: str = "photo") -
     assert response.status_code == 202, response.text
     job_id = response.json()["jobId"]
     (image,) = services.ledger.list_images("default", job_id)
-    with services.blobs.open(image.blob_key) as stream:
-        return image.content_type, stream.read()
+    stored = client.get(f"/v1/jobs/{job_id}/images/{image.image_id}/original")
+    assert stored.status_code == 200, stored.text
+    return image.content_type, stored.content
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "PNG"], ids=["gif", "apng"])
@@ -123,8 +125,8 @@ def test_hostile_filenames_are_metadata_never_paths(client, services, name):
     assert response.status_code == 202, response.text
     job_id = response.json()["jobId"]
     (image,) = services.ledger.list_images("default", job_id)
-    assert image.blob_key == f"default/jobs/{job_id}/images/img-0001/original"
-    assert list(services.blobs.list("")) == [image.blob_key]
+    assert image.blob_key == original_key("default", job_id, "img-0001")
+    assert list(services.blobs.list("")) == [upload_key("default", job_id)]
     assert image.filename and image.filename.isprintable()
     assert not any(sep in image.filename for sep in ("/", "\\", ".."))
 

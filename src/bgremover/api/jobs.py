@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from collections.abc import Iterator
 from typing import Annotated, BinaryIO
 
@@ -14,8 +16,10 @@ from bgremover.api.problems import ProblemError, documented_problems
 from bgremover.api.ratelimit import read_tenant
 from bgremover.api.representation import OUTPUT_KINDS, job_json
 from bgremover.blobs.base import BlobNotFoundError, PresigningBlobStore
+from bgremover.blobs.keys import upload_key
+from bgremover.blobs.upload import read_original_from_upload
 from bgremover.imaging.decode import sniff_image_type
-from bgremover.ledger.base import Job, JobStatus
+from bgremover.ledger.base import ImageRecord, Job, JobStatus
 from bgremover.observability.logging import bind_log_context
 from bgremover.observability.metrics import JOBS
 
@@ -91,10 +95,19 @@ async def get_image_blob(job_id: str, image_id: str, kind: str, ctx: Context, te
     key = image.blob_key if kind == "original" else image.outputs.get(kind)
     if key is None:
         raise _not_found(f"{kind} for this image (not produced, or not yet)")
-    if isinstance(ctx.services.blobs, PresigningBlobStore) and (url := ctx.services.blobs.presigned_url(key)):
-        return RedirectResponse(url, status_code=307)  # the store serves it; the URL is time-limited
+    blobs = ctx.services.blobs
+    # the store serves it (the URL is time-limited); an original only once the worker unpacked it
+    if (
+        isinstance(blobs, PresigningBlobStore)
+        and (url := blobs.presigned_url(key))
+        and (kind != "original" or await run_in_threadpool(blobs.exists, key))
+    ):
+        return RedirectResponse(url, status_code=307)
     try:
-        stream = await run_in_threadpool(ctx.services.blobs.open, key)
+        if kind == "original":
+            stream = await run_in_threadpool(_open_original, ctx, tenant, image)
+        else:
+            stream = await run_in_threadpool(blobs.open, key)
     except BlobNotFoundError as exc:
         raise _not_found(f"{kind} blob") from exc
     head = await run_in_threadpool(stream.read, 64)
@@ -102,3 +115,18 @@ async def get_image_blob(job_id: str, image_id: str, kind: str, ctx: Context, te
     return StreamingResponse(
         _chunks(head, stream), media_type=media_type, headers={"Cache-Control": "private, max-age=3600"}
     )
+
+
+def _open_original(ctx: ApiContext, tenant: str, image: ImageRecord) -> BinaryIO:
+    """The original, or its window of the submit's upload while the worker has not unpacked it."""
+    blobs = ctx.services.blobs
+    with contextlib.suppress(BlobNotFoundError):
+        return blobs.open(image.blob_key)
+    before = itertools.takewhile(
+        lambda other: other.image_id != image.image_id, ctx.services.ledger.list_images(tenant, image.job_id)
+    )
+    offset = sum(other.size_bytes for other in before)
+    try:
+        return read_original_from_upload(blobs, upload_key(tenant, image.job_id), offset, image.size_bytes)
+    except BlobNotFoundError:
+        return blobs.open(image.blob_key)  # unpacked, and the upload removed, since the first look

@@ -27,8 +27,9 @@ from bgremover.api.problems import ProblemError, documented_problems, problem, r
 from bgremover.api.quotas import Admission, admit_before_body, admit_images
 from bgremover.api.ratelimit import submit_tenant
 from bgremover.api.representation import status_url
-from bgremover.api.uploads import Submission, read_submission
-from bgremover.blobs.keys import job_prefix, original_key
+from bgremover.api.uploads import StagedImage, Submission, read_submission
+from bgremover.blobs.keys import job_prefix, original_key, upload_key
+from bgremover.blobs.upload import put_upload
 from bgremover.ledger.base import IdempotencyConflictError, Job, JobType, NewImage, NewJob
 from bgremover.observability.logging import bind_log_context, get_logger
 from bgremover.observability.metrics import ENQUEUE_DURATION, ENQUEUE_FAILURES, JOBS
@@ -59,20 +60,25 @@ def _fingerprint(job_type: JobType, options: dict[str, Any], submission: Submiss
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _new_image(new: NewJob, position: int, staged: StagedImage) -> NewImage:
+    """The ledger row of one photo: its original's key is where the worker unpacks it from the upload."""
+    image_id = f"img-{position:04d}"
+    key = original_key(new.tenant_id, new.job_id, image_id)
+    return NewImage(image_id, staged.filename, key, staged.content_type, staged.size)
+
+
 def _store_and_record(
     ctx: ApiContext, new: NewJob, submission: Submission, fingerprint_needed: bool
 ) -> tuple[Job, bool]:
-    """Blobs first, then the ledger row that points at them; on replay or failure the blobs of this
-    attempt are removed again so nothing is left behind."""
+    """The upload first (every photo in one blob: one file created on the request path, not one per
+    photo), then the ledger row with each image where the worker will unpack its original; on replay
+    or failure the blobs of this attempt are removed again so nothing is left behind."""
     blobs, prefix = ctx.services.blobs, job_prefix(new.tenant_id, new.job_id)
     fingerprint = _fingerprint(new.type, new.options, submission) if fingerprint_needed else None
-    images = []
+    images = [_new_image(new, position, staged) for position, staged in enumerate(submission.images, 1)]
     try:
-        for position, staged in enumerate(submission.images):
-            image_id = f"img-{position + 1:04d}"
-            key = original_key(new.tenant_id, new.job_id, image_id)
-            blobs.put_stream(key, staged.file, content_type=staged.content_type)
-            images.append(NewImage(image_id, staged.filename, key, staged.content_type, staged.size))
+        files = [staged.file for staged in submission.images]
+        put_upload(blobs, upload_key(new.tenant_id, new.job_id), files)
         job, created = ctx.services.ledger.create_job(
             dataclasses.replace(new, images=images, request_fingerprint=fingerprint)
         )

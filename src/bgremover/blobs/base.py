@@ -32,6 +32,11 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def delete(self, key: str) -> None:
+        """Delete the one blob under ``key``, none other; a missing key is no error (so a retried
+        clean-up is idempotent)."""
+        ...
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every blob under ``prefix``; return how many."""
         ...

@@ -9,10 +9,19 @@ system time as the 20 files themselves. On S3 the prefix costs nothing either wa
 from __future__ import annotations
 
 ORIGINAL = "original"
+UPLOAD = "upload"
 
 
 def job_prefix(tenant_id: str, job_id: str) -> str:
     return f"{tenant_id}/jobs/{job_id}/"
+
+
+def upload_key(tenant_id: str, job_id: str) -> str:
+    """Every photo of a submit, one after another in position order, as one blob: the request path
+    creates one file (one PUT on S3) instead of one per photo, the dearest call a submit made. The
+    worker unpacks it into the per-image originals (``original_key``) before it reads any image. No
+    other key of a job starts with this one (images are ``img-*``), so it names exactly one blob."""
+    return f"{job_prefix(tenant_id, job_id)}{UPLOAD}"
 
 
 def original_key(tenant_id: str, job_id: str, image_id: str) -> str:

@@ -2,8 +2,8 @@
 
 Writes go to a temporary file in the target folder and are renamed into place, so a reader never sees
 half a blob and a crash leaves no partial file under a real key. They use the bare system calls (open,
-write, rename; mkdir only when the folder is missing): a submit writes one blob per photo on the request
-path, and on a small VM pathlib, ``mkstemp`` and buffered file objects cost a third of that time.
+write, rename; mkdir only when the folder is missing): a submit writes its upload on the request path,
+and on a small VM pathlib, ``mkstemp`` and buffered file objects cost a third of a blob's write time.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ _TMP_PREFIX = ".tmp-"
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _MODE = 0o600  # blobs are the tenants' photos: readable by the service's user only
 # Temporary names: a random tag per import (a restarted container reuses pids), the pid (forked workers
-# share the tag) and a counter, instead of fresh random bytes per blob: a submit names one per photo.
+# share the tag) and a counter, instead of fresh random bytes per blob: the worker names one per output.
 _TMP_TAG = secrets.token_hex(4)
 _TMP_SERIAL = itertools.count()
 
@@ -85,6 +85,9 @@ class LocalBlobStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
         keys = list(self.list(prefix))

@@ -133,6 +133,9 @@ class S3BlobStore:
             for item in page.get("Contents", []):
                 yield self._loc.unkey(item["Key"])
 
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self._loc.bucket, Key=self._loc.key(key))
+
     def delete_prefix(self, prefix: str) -> int:
         keys = [self._loc.key(key) for key in self.list(prefix)]
         for start in range(0, len(keys), _DELETE_BATCH):

@@ -2,6 +2,8 @@
 
 Stages recorded on the job: ``decode``, ``thumbnails``, ``cutouts``, ``embeddings`` (per image, summed
 over the job, with the image count), then ``grouping`` (group-images) and ``store``, each as it ends.
+``decode`` includes unpacking the submit's upload into the per-image originals, done before any image
+is read (idempotent, so a retried job finishes or skips it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from bgremover.blobs.base import BlobStore
+from bgremover.blobs.keys import upload_key
+from bgremover.blobs.upload import PackedImage, unpack_upload
 from bgremover.cutout import CutoutOptions
 from bgremover.grouping.engine import GroupingEngine
 from bgremover.grouping.subject import SubjectView
@@ -59,6 +63,7 @@ class JobWork:
         self.timer = StageTimer(job.type.value, on_enter=self.current_stage)
         self.grouping: GroupingEngine | None = engines.grouping if plan.grouping else None
         self.threshold = threshold
+        self._blobs = blobs
         self.worker = ImageWorker(
             blobs, engines.cutout(cutout_model), self.grouping, self.timer, plan, job.request_id
         )
@@ -77,6 +82,7 @@ class JobWork:
             self.current_stage.close()
 
     def _run(self) -> dict[str, Any]:
+        self._unpack()
         succeeded = 0
         for done, record in enumerate(self.images, start=1):
             result = self.worker.process(record)
@@ -99,6 +105,12 @@ class JobWork:
                 result["groups"] = self._store_groups(groups)
         self._finish(STORE)
         return result
+
+    def _unpack(self) -> None:
+        """The originals from the submit's upload, before any image is read (nothing to do once done)."""
+        packed = [PackedImage(image.blob_key, image.size_bytes, image.content_type) for image in self.images]
+        with self.timer.stage(DECODE, images=0):
+            unpack_upload(self._blobs, upload_key(self.job.tenant_id, self.job.job_id), packed)
 
     def _describe_pending(self) -> None:
         if not self._pending:
