@@ -12,6 +12,9 @@ import psutil
 from e2e_server import Server, wait_for_job
 from PIL import Image
 
+from bgremover.blobs.keys import job_prefix, original_key, output_key
+from bgremover.blobs.local import LocalBlobStore
+
 
 def upload(files: list[tuple[str, bytes]]) -> list[tuple[str, tuple[str, bytes, str]]]:
     return [("images", (name, data, "image/jpeg")) for name, data in files]
@@ -71,6 +74,12 @@ def test_remove_background_job_serves_cutouts_and_masks(server: Server, photos: 
         assert mask.shape == (image["height"], image["width"])
         assert 0.05 < (mask > 127).mean() < 0.95
         assert np.asarray(cutout)[0, 0, 3] < 30
+        assert client.get(image["originalUrl"]).content == photos["a"]
+    blobs = LocalBlobStore(server.workdir / "var" / "blobs")  # the worker unpacked the submit's upload
+    job_id = response.json()["jobId"]
+    original = original_key("shop-1", job_id, "img-0001")
+    expected = [original, *(output_key(original, kind) for kind in ("cutout", "mask", "thumbnail"))]
+    assert sorted(blobs.list(job_prefix("shop-1", job_id))) == sorted(expected)
 
 
 def test_cancel_stops_the_worker(server: Server, shared_data: object) -> None:
