@@ -12,6 +12,7 @@ from pipeline_support import Bench, product
 
 from bgremover.blobs.keys import upload_key
 from bgremover.ledger import ImageStatus, JobStatus, JobType
+from bgremover.resilience.watchdog import HARD_LIMIT_FACTOR, guard_process, release_guard
 
 
 def smaller(data: bytes, factor: float = 0.8) -> bytes:
@@ -108,6 +109,36 @@ def test_tenant_configuration_applies_to_its_jobs(bench: Bench, shared_data: Pat
     (image,) = bench.ledger.list_images("acme", job_id)
     thumbnail = Image.open(io.BytesIO(bench.blobs.get(image.outputs["thumbnail"])))
     assert max(thumbnail.size) == 64
+
+
+class RecordingWatchdog:
+    """Test double of ``bgremover.resilience.watchdog.Watchdog``: records the deadlines it is given."""
+
+    def __init__(self) -> None:
+        self.armed: list[float] = []
+
+    def arm(self, seconds: float) -> None:
+        self.armed.append(seconds)
+
+    def disarm(self) -> None:
+        self.armed.append(0.0)
+
+    def close(self) -> None:
+        return None
+
+
+def test_the_hard_kill_follows_the_tenants_own_time_limit(bench: Bench, shared_data: Path) -> None:
+    watchdog = RecordingWatchdog()
+    guard_process(watchdog)  # type: ignore[arg-type]
+    try:
+        bench.configure("acme", {"job_time_limit_s": 2000})
+        bench.runner()(bench.submit(JobType.REMOVE_BACKGROUND, [("a.jpg", product(shared_data, 0))]))
+        assert watchdog.armed == [2000 * HARD_LIMIT_FACTOR]
+        bench.configure("acme", {})  # the deployment's limit, armed by the consumer before the task
+        bench.runner()(bench.submit(JobType.REMOVE_BACKGROUND, [("b.jpg", product(shared_data, 1))]))
+        assert watchdog.armed == [2000 * HARD_LIMIT_FACTOR]
+    finally:
+        release_guard()
 
 
 def test_a_job_past_its_time_limit_fails_with_the_stage(bench: Bench, shared_data: Path) -> None:

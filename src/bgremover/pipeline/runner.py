@@ -26,6 +26,7 @@ from bgremover.pipeline.lease import Lease
 from bgremover.pipeline.work import JobWork, image_plan
 from bgremover.queue.base import Dispatcher, EnqueueError
 from bgremover.resilience.transient import BACKEND_OUTAGE
+from bgremover.resilience.watchdog import extend_guard
 
 log = get_logger(__name__)
 
@@ -86,6 +87,8 @@ class JobRunner:
         except ParameterStoreError as exc:
             self._fail(job, 503, "configuration-unavailable", str(exc), None)
             return
+        if config.job_time_limit_s is not None:
+            extend_guard(config.job_time_limit_s)  # the hard kill follows the tenant's own limit
         lease = Lease(
             self.ledger,
             job.job_id,

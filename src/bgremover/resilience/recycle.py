@@ -17,7 +17,13 @@ from huey.api import TaskWrapper
 from huey.consumer import Consumer, Scheduler, Worker, WorkerRecycle
 
 from bgremover.observability.dead_processes import mark_exited_processes
-from bgremover.resilience.watchdog import Watchdog
+from bgremover.resilience.watchdog import (
+    Watchdog,
+    arm_guard,
+    disarm_guard,
+    guard_process,
+    release_guard,
+)
 
 
 def rss_bytes() -> int:
@@ -111,24 +117,21 @@ class RecyclingConsumer(Consumer):
 
 def install_watchdog(huey: Huey, time_limit_s: float) -> None:
     """Give every worker process of ``huey`` a watchdog that kills it when one task runs longer than
-    ``time_limit_s`` (the reaper's runs included). Call once, before the consumer starts."""
-    watchdogs: list[Watchdog] = []  # at most one: the one of this worker process
+    ``time_limit_s`` (the reaper's runs included), unless the task moves its own deadline
+    (``extend_guard``). Call once, before the consumer starts."""
 
     @huey.on_startup(name="bgr-watchdog-start")
     def _start() -> None:
-        watchdogs.append(Watchdog())
+        guard_process(Watchdog())
 
     @huey.on_shutdown(name="bgr-watchdog-stop")
     def _stop() -> None:
-        while watchdogs:
-            watchdogs.pop().close()
+        release_guard()
 
     @huey.pre_execute(name="bgr-watchdog-arm")
     def _arm(task: Any) -> None:
-        for watchdog in watchdogs:
-            watchdog.arm(time_limit_s)
+        arm_guard(time_limit_s)
 
     @huey.post_execute(name="bgr-watchdog-disarm")
     def _disarm(task: Any, task_value: Any, exc: BaseException | None) -> None:
-        for watchdog in watchdogs:
-            watchdog.disarm()
+        disarm_guard()

@@ -7,6 +7,10 @@ job's lease expires and the reaper hands the job out again, counting the attempt
 
 The worker talks to its sentinel over a pipe: ``arm <seconds>`` and ``disarm``. When the worker dies
 the pipe closes and the sentinel exits, so it never outlives what it guards.
+
+A worker process registers its watchdog here (``guard_process``) so that code running inside a task can
+move the deadline once it knows the task's own limit: a job learns its tenant's ``job_time_limit_s``
+only after the task started under the deployment's (``extend_guard``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+
+HARD_LIMIT_FACTOR = 1.5  # the hard kill comes this much after a job's own (soft) time limit
 
 
 class Watchdog:
@@ -60,6 +66,38 @@ class Watchdog:
         if self._sentinel.stdin is not None:
             self._sentinel.stdin.close()
         self._sentinel.wait(timeout=5)
+
+
+_GUARDS: list[Watchdog] = []  # the watchdog of this process, when it is a guarded worker
+
+
+def guard_process(watchdog: Watchdog) -> None:
+    """Make ``watchdog`` the one that ``arm_guard``, ``extend_guard`` and ``release_guard`` drive."""
+    _GUARDS.append(watchdog)
+
+
+def release_guard() -> None:
+    """Close this process's watchdog (its sentinel exits); nothing guards the process any more."""
+    while _GUARDS:
+        _GUARDS.pop().close()
+
+
+def arm_guard(seconds: float) -> None:
+    """Kill this process unless ``disarm_guard`` comes within ``seconds``; a later call moves the
+    deadline. Nothing happens where no watchdog guards the process (tests, the CLI)."""
+    for watchdog in _GUARDS:
+        watchdog.arm(seconds)
+
+
+def disarm_guard() -> None:
+    for watchdog in _GUARDS:
+        watchdog.disarm()
+
+
+def extend_guard(time_limit_s: float) -> None:
+    """The running task's own soft limit is ``time_limit_s``: the hard kill moves to
+    ``HARD_LIMIT_FACTOR`` times that, from now."""
+    arm_guard(time_limit_s * HARD_LIMIT_FACTOR)
 
 
 def _next_deadline(line: str, deadline: float | None) -> float | None:

@@ -20,6 +20,7 @@ from bgremover.ledger.sql import SqlJobLedger
 from bgremover.observability.logging import get_logger
 from bgremover.queue.huey_queue import HueyDispatcher
 from bgremover.resilience.recycle import RecyclingConsumer, install_watchdog
+from bgremover.resilience.watchdog import HARD_LIMIT_FACTOR
 from bgremover.settings import Settings
 from bgremover.worker.runtime import WorkerRuntime
 
@@ -27,7 +28,6 @@ log = get_logger(__name__)
 
 WORKER_NICENESS = 10  # below the API (0): inference must never starve the request path
 MEMORY_PER_WORKER = 1024**3  # models, a decoded photo and its masks, with headroom
-WATCHDOG_FACTOR = 1.5  # the hard kill comes after the pipeline's own (soft) time limit
 
 
 def default_worker_count() -> int:
@@ -44,7 +44,7 @@ def build_consumer(settings: Settings, workers: int) -> RecyclingConsumer:
     huey.on_startup(name="bgr-runtime-start")(runtime.start)
     huey.on_shutdown(name="bgr-runtime-stop")(runtime.stop)
     reap = huey.task(name="reap")(runtime.reap)  # enqueued every BGR_REAPER_INTERVAL_S below
-    install_watchdog(huey, settings.job_time_limit_s * WATCHDOG_FACTOR)
+    install_watchdog(huey, settings.job_time_limit_s * HARD_LIMIT_FACTOR)
     return RecyclingConsumer(
         huey,
         workers=workers,
