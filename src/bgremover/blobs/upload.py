@@ -82,15 +82,17 @@ def put_upload(blobs: BlobStore, upload_key: str, files: Sequence[_Source]) -> i
 def unpack_upload(blobs: BlobStore, upload_key: str, images: Sequence[PackedImage]) -> None:
     """Store each image's bytes of the upload under its own key, in one pass over the upload, then
     remove it; nothing to do when it is gone (unpacked before). ``put`` is atomic, so an original
-    that exists is whole and is skipped."""
+    that exists is whole and is skipped; which exist is read from one listing of the job's folder
+    (one request on S3, where a check per image would be one HEAD each)."""
     try:
         stream = blobs.open(upload_key)
     except BlobNotFoundError:
         return
+    stored = set(blobs.list(upload_key.rpartition("/")[0] + "/"))  # one listing, not a lookup per image
     with stream:
         for image in images:
             data = _read_exactly(stream, image.size, upload_key)
-            if not blobs.exists(image.key):
+            if image.key not in stored:
                 blobs.put(image.key, data, content_type=image.content_type)
     blobs.delete(upload_key)
 
