@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from bgremover import __version__
 from bgremover.api import health, jobs, submit
 from bgremover.api.context import ApiContext, ServiceSet
+from bgremover.api.heap import startup_objects_frozen
 from bgremover.api.middleware import RequestContextMiddleware
 from bgremover.api.outage import install_outage_handlers
 from bgremover.api.problems import install_problem_handlers
@@ -29,11 +30,13 @@ def _context(services: ServiceSet, settings: Settings) -> ApiContext:
 
 
 @asynccontextmanager
-async def _identity_refreshers(context: ApiContext) -> AsyncIterator[None]:
-    """Stored API keys and the JWKS: loaded before the first request, refreshed in the background."""
+async def _serving(context: ApiContext) -> AsyncIterator[None]:
+    """Stored API keys and the JWKS loaded before the first request (then refreshed in the
+    background), and everything alive at that point frozen out of the collector's scans."""
     context.resolver.start()
     try:
-        yield
+        with startup_objects_frozen():
+            yield
     finally:
         context.resolver.stop()
 
@@ -44,7 +47,7 @@ def create_app(services: ServiceSet | None = None, settings: Settings | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if services is not None:
-            async with _identity_refreshers(app.state.api):
+            async with _serving(app.state.api):
                 yield
             return
         from bgremover.wiring import build_services  # the adapters, only when the app owns them
@@ -52,7 +55,7 @@ def create_app(services: ServiceSet | None = None, settings: Settings | None = N
         owned = build_services(settings)
         app.state.api = _context(owned, settings)
         try:
-            async with _identity_refreshers(app.state.api):
+            async with _serving(app.state.api):
                 yield
         finally:
             owned.close()
