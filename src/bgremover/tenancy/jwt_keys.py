@@ -54,8 +54,7 @@ def static_keys(keys: Mapping[str, str], allowed: Iterable[str]) -> dict[str, Ve
 
 def jwk_key(jwk: jwt.PyJWK, allowed: Iterable[str]) -> VerificationKey | None:
     """A JWK from a key set, bound to its one algorithm if that is allowed; encryption keys skipped."""
-    data: Mapping[str, Any] = getattr(jwk, "_jwk_data", {})
-    if data.get("use", "sig") != "sig" or jwk.algorithm_name not in set(allowed):
+    if (jwk.public_key_use or "sig") != "sig" or jwk.algorithm_name not in set(allowed):
         return None
     return VerificationKey(jwk.key_id, {jwk.algorithm_name: jwk.key})
 
