@@ -29,7 +29,7 @@ from bgremover.ledger.base import (
     LeaseLostError,
     NewJob,
 )
-from bgremover.ledger.engine import create_ledger_engine
+from bgremover.ledger.engine import create_ledger_engine, transaction
 from bgremover.ledger.migrate import upgrade
 from bgremover.ledger.outbox import SqlWebhookOutbox, insert_delivery
 from bgremover.ledger.schema import aware_utc, job_images, job_stages, jobs
@@ -81,10 +81,8 @@ class SqlJobLedger(SqlWebhookOutbox):
 
     @contextmanager
     def _tx(self, *, write: bool) -> Iterator[Connection]:
-        with self._writer_turn(write), self.engine.connect() as conn:
-            conn.execution_options(bgr_write=write)
-            with conn.begin():
-                yield conn
+        with self._writer_turn(write), transaction(self.engine, write=write) as conn:
+            yield conn
 
     def _writer_turn(self, write: bool) -> AbstractContextManager[object]:
         return self._write_lock if write and self._write_lock is not None else nullcontext()
