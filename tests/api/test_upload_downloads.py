@@ -4,6 +4,7 @@ from its window of the upload, no worker runs here) and still after a worker unp
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 from api.support import jpeg_bytes, png_bytes
 from bgremover.blobs.keys import job_prefix, upload_key
@@ -66,3 +67,55 @@ def test_an_original_missing_everywhere_is_not_found(client, services):
     response = client.get(f"/v1/jobs/{job_id}/images/img-0001/original", headers=TENANT)
     assert response.status_code == 404
     assert "original blob" in response.json()["detail"]
+
+
+class _RecordingPresigningStore:
+    """The local store as a presigning one (a fake URL), recording which blobs each request touched."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.calls: list[tuple[str, str]] = []
+
+    def __getattr__(self, name: str):
+        method = getattr(self._inner, name)
+
+        def recorded(key, *args, **kwargs):
+            self.calls.append((name, key))
+            return method(key, *args, **kwargs)
+
+        return recorded
+
+    def presigned_url(self, key: str) -> str:
+        return f"https://store.invalid/{key}"
+
+
+def test_a_presigning_store_is_looked_at_once_per_original(services, settings):
+    from fastapi.testclient import TestClient
+
+    from bgremover.api import create_app
+    from bgremover.ledger.base import ImageOutcome, ImageStatus
+
+    store = _RecordingPresigningStore(services.blobs)
+    app_services = dataclasses.replace(services, blobs=store)
+    with TestClient(create_app(app_services, settings), follow_redirects=False) as client:
+        job_id = _submit_multipart(client, PHOTOS[:1])
+        (image,) = services.ledger.list_images("acme", job_id)
+        url = f"/v1/jobs/{job_id}/images/img-0001/original"
+
+        store.calls.clear()  # not unpacked: one look, then straight to the upload (not the original again)
+        response = client.get(url, headers=TENANT)
+        assert (response.status_code, response.content) == (200, PHOTOS[0])
+        assert store.calls == [("exists", image.blob_key), ("open", upload_key("acme", job_id))]
+
+        _unpack_as_the_worker(services, job_id)
+        store.calls.clear()  # unpacked, the image still pending: one look, then the store serves it
+        response = client.get(url, headers=TENANT)
+        assert response.status_code == 307 and response.headers["location"].endswith(image.blob_key)
+        assert store.calls == [("exists", image.blob_key)]
+
+        assert services.ledger.claim(job_id, "worker-1", 60) is not None
+        services.ledger.record_image(job_id, "worker-1", "img-0001", ImageOutcome(status=ImageStatus.FAILED))
+        store.calls.clear()  # an image with an outcome was unpacked before it: no look at all
+        response = client.get(url, headers=TENANT)
+        assert response.status_code == 307 and response.headers["location"].endswith(image.blob_key)
+        assert store.calls == []

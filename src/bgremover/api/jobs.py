@@ -19,7 +19,7 @@ from bgremover.blobs.base import BlobNotFoundError, PresigningBlobStore
 from bgremover.blobs.keys import upload_key
 from bgremover.blobs.upload import read_original_from_upload
 from bgremover.imaging.decode import sniff_image_type
-from bgremover.ledger.base import ImageRecord, Job, JobStatus
+from bgremover.ledger.base import ImageRecord, ImageStatus, Job, JobStatus
 from bgremover.observability.logging import bind_log_context
 from bgremover.observability.metrics import JOBS
 
@@ -96,16 +96,18 @@ async def get_image_blob(job_id: str, image_id: str, kind: str, ctx: Context, te
     if key is None:
         raise _not_found(f"{kind} for this image (not produced, or not yet)")
     blobs = ctx.services.blobs
+    # An original has a blob of its own once the worker unpacked the submit's upload, which it does before
+    # it records any image: only a pending image's may still be a window of the upload (None: not known).
+    unpacked: bool | None = None if kind == "original" and image.status is ImageStatus.PENDING else True
     # the store serves it (the URL is time-limited); an original only once the worker unpacked it
-    if (
-        isinstance(blobs, PresigningBlobStore)
-        and (url := blobs.presigned_url(key))
-        and (kind != "original" or await run_in_threadpool(blobs.exists, key))
-    ):
-        return RedirectResponse(url, status_code=307)
+    if isinstance(blobs, PresigningBlobStore) and (url := blobs.presigned_url(key)):
+        if unpacked is None:
+            unpacked = await run_in_threadpool(blobs.exists, key)  # one look
+        if unpacked:
+            return RedirectResponse(url, status_code=307)
     try:
-        if kind == "original":
-            stream = await run_in_threadpool(_open_original, ctx, tenant, image)
+        if kind == "original":  # not opened again when the look above said it is not unpacked
+            stream = await run_in_threadpool(_open_original, ctx, tenant, image, unpacked is not False)
         else:
             stream = await run_in_threadpool(blobs.open, key)
     except BlobNotFoundError as exc:
@@ -117,11 +119,13 @@ async def get_image_blob(job_id: str, image_id: str, kind: str, ctx: Context, te
     )
 
 
-def _open_original(ctx: ApiContext, tenant: str, image: ImageRecord) -> BinaryIO:
-    """The original, or its window of the submit's upload while the worker has not unpacked it."""
+def _open_original(ctx: ApiContext, tenant: str, image: ImageRecord, try_own_blob: bool) -> BinaryIO:
+    """The original, or its window of the submit's upload while the worker has not unpacked it;
+    ``try_own_blob`` False when the caller has just seen that the original has no blob of its own."""
     blobs = ctx.services.blobs
-    with contextlib.suppress(BlobNotFoundError):
-        return blobs.open(image.blob_key)
+    if try_own_blob:
+        with contextlib.suppress(BlobNotFoundError):
+            return blobs.open(image.blob_key)
     before = itertools.takewhile(
         lambda other: other.image_id != image.image_id, ctx.services.ledger.list_images(tenant, image.job_id)
     )
