@@ -38,3 +38,20 @@ def test_invalid_tenant_header_in_the_embedded_default_is_400(client):
         "/v1/group-images", files=images_part(png_bytes()), headers={"X-Tenant-ID": "../x"}
     )
     assert_problem(response, 400, "invalid-tenant")
+
+
+def test_stored_keys_are_read_through_the_ledgers_engine_and_serve_a_request(make_client, services):
+    """One engine and pool on BGR_DATABASE_URL, not a second one for the key store; the ledger's
+    engine outlives the resolver's stop (the ledger closes it)."""
+    from bgremover.ledger.sql import utcnow
+    from bgremover.tenancy.api_keys import issue_key
+    from bgremover.tenancy.key_store import ApiKeyRecord
+
+    issued = issue_key()
+    client = make_client(auth_mode="on")
+    store = client.app.state.api.resolver._stored._store
+    assert store.engine is services.ledger.engine
+    store.add(ApiKeyRecord(issued.key_id, "initech", issued.digest, "", utcnow()))
+    with client:  # the lifespan loads the stored keys
+        assert client.get("/v1/jobs/nope", headers={"X-API-Key": issued.plaintext}).status_code == 404
+    assert services.ledger.count_active_jobs("initech") == 0  # the shared engine still works

@@ -43,9 +43,12 @@ class ApiKeyStore(Protocol):
 class SqlApiKeyStore:
     """``ApiKeyStore`` in the ledger database's ``api_keys`` table (revision 0002)."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Callable[[], datetime] = utcnow, owns_engine: bool = True
+    ) -> None:
         self.engine = engine
         self._now = clock
+        self._owns_engine = owns_engine  # False: the engine is the ledger's, which closes it
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = False) -> SqlApiKeyStore:
@@ -56,7 +59,8 @@ class SqlApiKeyStore:
         return store
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owns_engine:
+            self.engine.dispose()
 
     def add(self, record: ApiKeyRecord) -> None:
         with transaction(self.engine, write=True) as conn:
