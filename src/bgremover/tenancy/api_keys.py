@@ -22,13 +22,14 @@ _KEY_ID_BYTES = 8  # 16 hex characters: public, only needs to be unique
 _SECRET_BYTES = 32
 
 
+def digest(secret: str) -> bytes:
+    """The SHA-256 digest of a key (or of a stored key's secret part), as compared."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
 def digest_hex(secret: str) -> str:
     """The SHA-256 hex digest stored for a key's secret part."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
+    return digest(secret).hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +62,16 @@ class ApiKeyVerifier:
     """The static keys of ``BGR_API_KEYS`` (tenant -> key), hashed as soon as they are read."""
 
     def __init__(self, keys_by_tenant: Mapping[str, str]) -> None:
-        self._digests = [(tenant, _digest(key)) for tenant, key in keys_by_tenant.items()]
+        self._digests = [(tenant, digest(key)) for tenant, key in keys_by_tenant.items()]
 
     def __bool__(self) -> bool:
         return bool(self._digests)
 
     def tenant_for(self, presented: str) -> str | None:
         """The tenant whose key this is, or ``None``."""
-        digest = _digest(presented)
+        presented_digest = digest(presented)
         found = None
         for tenant, stored in self._digests:
-            if hmac.compare_digest(digest, stored):
+            if hmac.compare_digest(presented_digest, stored):
                 found = tenant
         return found

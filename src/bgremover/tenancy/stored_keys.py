@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 
-from bgremover.tenancy.api_keys import digest_hex, split_key
+from bgremover.tenancy.api_keys import digest, split_key
 from bgremover.tenancy.key_store import ApiKeyStore
 
 _NO_DIGEST = bytes(32)  # compared against for an unknown id, so unknown and wrong keys cost the same
@@ -34,7 +34,7 @@ class StoredKeySnapshot:
             return None
         key_id, secret = parts
         tenant, stored = self._by_id.get(key_id, (None, _NO_DIGEST))
-        matches = hmac.compare_digest(bytes.fromhex(digest_hex(secret)), stored)
+        matches = hmac.compare_digest(digest(secret), stored)
         return tenant if matches else None
 
     def close(self) -> None:
