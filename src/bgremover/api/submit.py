@@ -28,7 +28,7 @@ from bgremover.api.quotas import Admission, admit_before_body, admit_images
 from bgremover.api.ratelimit import submit_tenant
 from bgremover.api.representation import status_url
 from bgremover.api.uploads import StagedImage, Submission, read_submission
-from bgremover.blobs.keys import job_prefix, original_key, upload_key
+from bgremover.blobs.keys import original_key, upload_key
 from bgremover.blobs.upload import put_upload
 from bgremover.ledger.base import IdempotencyConflictError, Job, JobType, NewImage, NewJob
 from bgremover.observability.logging import bind_log_context, get_logger
@@ -72,21 +72,21 @@ def _store_and_record(
 ) -> tuple[Job, bool]:
     """The upload first (every photo in one blob: one file created on the request path, not one per
     photo), then the ledger row with each image where the worker will unpack its original; on replay
-    or failure the blobs of this attempt are removed again so nothing is left behind."""
-    blobs, prefix = ctx.services.blobs, job_prefix(new.tenant_id, new.job_id)
+    or failure the upload of this attempt, its only blob, is removed again so nothing is left behind
+    (one delete: no listing of the job's folder)."""
+    blobs, upload = ctx.services.blobs, upload_key(new.tenant_id, new.job_id)
     fingerprint = _fingerprint(new.type, new.options, submission) if fingerprint_needed else None
     images = [_new_image(new, position, staged) for position, staged in enumerate(submission.images, 1)]
     try:
-        files = [staged.file for staged in submission.images]
-        put_upload(blobs, upload_key(new.tenant_id, new.job_id), files)
+        put_upload(blobs, upload, [staged.file for staged in submission.images])
         job, created = ctx.services.ledger.create_job(
             dataclasses.replace(new, images=images, request_fingerprint=fingerprint)
         )
     except BaseException:
-        blobs.delete_prefix(prefix)
+        blobs.delete(upload)
         raise
     if not created:
-        blobs.delete_prefix(prefix)
+        blobs.delete(upload)
     return job, created
 
 
