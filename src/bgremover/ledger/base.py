@@ -173,6 +173,20 @@ class JobLedger(Protocol):
 
     def get_job(self, tenant_id: str, job_id: str) -> Job | None: ...
 
+    def list_jobs(
+        self,
+        tenant_id: str,
+        *,
+        status: JobStatus | None = None,
+        job_type: JobType | None = None,
+        before: tuple[datetime, str] | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        """The tenant's jobs newest first, ordered by ``(created_at, job_id)`` descending; ``before`` is
+        the ``(created_at, job_id)`` of the last job of the previous page (exclusive): keyset pages
+        stay stable while new jobs arrive."""
+        ...
+
     def find_idempotent_job(self, tenant_id: str, idempotency_key: str) -> Job | None:
         """The tenant's job created with this key within the retention window, if any: a submit that
         would replay it must not be refused by quotas (it creates nothing)."""
