@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     webhook_connect_timeout_s: float = Field(default=5.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)  # read and write timeouts of one POST
     webhook_retention_days: float = Field(default=30.0, gt=0)  # then ended deliveries are deleted
+    # Job event streams (GET /v1/jobs/{id}/events): each API process reads every followed job once per
+    # this, however many streams follow it (bgremover.api.job_watch).
+    events_poll_s: float = Field(default=1.0, gt=0)
 
     def limits_for(self, tenant: str) -> TenantLimits:
         """The limits that apply to ``tenant``: its overrides where it has them, else the defaults."""

@@ -11,16 +11,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from bgremover import __version__
-from bgremover.api import health, jobs, submit
+from bgremover.api import archive, health, job_events, job_list, jobs, submit
 from bgremover.api.context import ApiContext, ServiceSet
 from bgremover.api.heap import startup_objects_frozen
+from bgremover.api.job_watch import JobWatcher
 from bgremover.api.middleware import RequestContextMiddleware
 from bgremover.api.outage import install_outage_handlers
 from bgremover.api.problems import install_problem_handlers
 from bgremover.api.ratelimit import TenantRateLimiter
+from bgremover.api.web import install_web_page
 from bgremover.ledger.engine import normalise_url
 from bgremover.settings import Settings, get_settings
 from bgremover.tenancy import TenantResolver
@@ -38,7 +41,8 @@ def _ledger_engine(services: ServiceSet, settings: Settings) -> Engine | None:
 def _context(services: ServiceSet, settings: Settings) -> ApiContext:
     limiter = TenantRateLimiter(settings.rate_limit_storage_url)
     resolver = TenantResolver.from_settings(settings, ledger_engine=_ledger_engine(services, settings))
-    return ApiContext(services, settings, resolver, limiter)
+    watcher = JobWatcher(services.ledger, settings.events_poll_s)
+    return ApiContext(services, settings, resolver, limiter, watcher)
 
 
 @asynccontextmanager
@@ -50,6 +54,7 @@ async def _serving(context: ApiContext) -> AsyncIterator[None]:
         with startup_objects_frozen():
             yield
     finally:
+        await context.watcher.close()
         context.resolver.stop()
 
 
@@ -72,12 +77,16 @@ def create_app(services: ServiceSet | None = None, settings: Settings | None = N
         finally:
             owned.close()
 
-    app = FastAPI(title="bg-remover", version=__version__, lifespan=lifespan, openapi_url="/openapi.json")
+    # FastAPIOffline: /docs and /redoc load their scripts from the installed package, not from a CDN
+    app = FastAPIOffline(
+        title="bg-remover", version=__version__, lifespan=lifespan, openapi_url="/openapi.json"
+    )
     if services is not None:
         app.state.api = _context(services, settings)
     install_problem_handlers(app)
     install_outage_handlers(app)  # 503 + Retry-After while PostgreSQL, Redis or S3 is down
     app.add_middleware(RequestContextMiddleware)
-    for module in (submit, jobs, health):
+    for module in (submit, job_list, jobs, job_events, archive, health):
         app.include_router(module.router)
+    install_web_page(app)
     return app

@@ -16,6 +16,7 @@ from bgremover.settings import Settings
 from bgremover.tenancy import TenantResolutionError, TenantResolver
 
 if TYPE_CHECKING:
+    from bgremover.api.job_watch import JobWatcher
     from bgremover.api.ratelimit import TenantRateLimiter
 
 
@@ -36,6 +37,7 @@ class ApiContext:
     settings: Settings
     resolver: TenantResolver
     limiter: TenantRateLimiter  # per-tenant request rates (bgremover.api.ratelimit)
+    watcher: JobWatcher  # the shared poller behind job event streams (bgremover.api.job_watch)
 
 
 def api_context(request: Request) -> ApiContext:

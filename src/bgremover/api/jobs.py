@@ -33,10 +33,20 @@ def _not_found(what: str) -> ProblemError:
     return ProblemError(404, "not-found", f"no such {what}")
 
 
-def _job_document(ctx: ApiContext, request: Request, tenant: str, job: Job) -> dict:
+def job_document(ctx: ApiContext, request: Request, tenant: str, job: Job) -> dict:
+    """The body of ``GET /v1/jobs/{id}`` (also each job of the list and each event of its stream)."""
     images = ctx.services.ledger.list_images(tenant, job.job_id) if job.result is not None else None
     webhook = ctx.services.ledger.webhook_delivery(tenant, job.job_id) if job.status.is_final else None
     return job_json(request, job, images, webhook)
+
+
+async def tenant_job(job_id: str, ctx: Context, tenant: Tenant) -> Job:
+    """The tenant's job named in the path, or 404 before any response starts (streams included)."""
+    bind_log_context(job_id=job_id)
+    job = await run_in_threadpool(ctx.services.ledger.get_job, tenant, job_id)
+    if job is None:
+        raise _not_found("job")
+    return job
 
 
 _JOB_PROBLEMS = documented_problems(400, 401, 403, 404, 429, 503)
@@ -48,7 +58,7 @@ async def get_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -
 
     def load() -> dict | None:
         job = ctx.services.ledger.get_job(tenant, job_id)
-        return None if job is None else _job_document(ctx, request, tenant, job)
+        return None if job is None else job_document(ctx, request, tenant, job)
 
     document = await run_in_threadpool(load)
     if document is None:
@@ -71,7 +81,7 @@ async def cancel_job(job_id: str, request: Request, ctx: Context, tenant: Tenant
         raise _not_found("job")
     if after.status is JobStatus.CANCELED and before.status is not JobStatus.CANCELED:
         JOBS.labels(type=after.type.value, status="canceled").inc()
-    return JSONResponse(await run_in_threadpool(_job_document, ctx, request, tenant, after))
+    return JSONResponse(await run_in_threadpool(job_document, ctx, request, tenant, after))
 
 
 def _chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:

@@ -142,6 +142,17 @@ WEBHOOK_DELIVERY_LAG = Histogram(
     buckets=_WORK_BUCKETS,
 )
 
+EVENT_STREAMS = Gauge(
+    "bgr_event_streams",
+    "Open job event streams (GET /v1/jobs/{id}/events), summed over API processes.",
+    multiprocess_mode="livesum",
+)
+EVENT_STREAM_JOB_READS = Counter(
+    "bgr_event_stream_job_reads_total",
+    "Job reads of the API's shared event poller: one per watched job per BGR_EVENTS_POLL_S, whatever "
+    "the number of streams following that job.",
+)
+
 
 def worker_heartbeat() -> None:
     """A worker says it is alive; ``WorkerAbsent`` fires when no worker has said so for a while."""
