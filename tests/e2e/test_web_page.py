@@ -71,6 +71,8 @@ def test_a_group_job_from_the_file_input_to_downloads(
     server: Server, chromium, guard: OffHostGuard, shots: Path, photos: dict[str, bytes], tmp_path: Path
 ) -> None:
     page = open_page(chromium, guard, server.base_url + "/")
+    page.wait_for_selector("#submit-panel:not([hidden])")
+    assert page.locator("#sign-out").is_hidden() and page.locator("#key-panel").is_hidden()  # auth off
     page.screenshot(path=shots / "1-empty.png", full_page=True)
     files = write_photos(
         tmp_path,
@@ -220,6 +222,7 @@ def test_with_auth_on_the_page_asks_for_a_key_and_tenants_see_only_their_jobs(
     acme.screenshot(path=shots / "key-refused.png", full_page=True)
     sign_in(acme, KEYS["acme"])
     acme.wait_for_selector("#submit-panel:not([hidden])")
+    assert acme.locator("#sign-out").is_visible()
     acme.set_input_files("#files", write_photos(tmp_path, photos, {"a.jpg": "a"}))
     acme.click("#submit-button")
     acme.wait_for_selector("#recent li[data-job-id]")
