@@ -147,10 +147,10 @@ EVENT_STREAMS = Gauge(
     "Open job event streams (GET /v1/jobs/{id}/events), summed over API processes.",
     multiprocess_mode="livesum",
 )
-EVENT_STREAM_JOB_READS = Counter(
-    "bgr_event_stream_job_reads_total",
-    "Job reads of the API's shared event poller: one per watched job per BGR_EVENTS_POLL_S, whatever "
-    "the number of streams following that job.",
+EVENT_POLLER_READS = Counter(
+    "bgr_event_poller_reads_total",
+    "Ledger reads of the API's shared event poller, per BGR_EVENTS_POLL_S: one for all watched jobs "
+    "where the ledger reads many at once (SQL), else one per watched job; never one per stream.",
 )
 
 
