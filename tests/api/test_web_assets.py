@@ -27,6 +27,7 @@ def test_the_page_and_its_assets_are_served_from_the_package(client) -> None:
     for asset in _local_assets(client, page.text):
         assert client.get(asset).status_code == 200, asset
     assert client.get("/ui/nope.js").status_code == 404
+    assert "default-src 'self'" in page.headers["content-security-policy"]
 
 
 def test_docs_and_redoc_load_their_scripts_from_this_server(client) -> None:

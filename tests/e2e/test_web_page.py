@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from browser import OffHostGuard, browser, serious_violations
 from e2e_server import Server, running_server
 from PIL import Image
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.slow
 DONE_S = 240_000  # ms: a job on one embedded worker, on a shared 2-core machine
@@ -84,11 +86,9 @@ def test_a_group_job_from_the_file_input_to_downloads(
     page.check("#with-cutouts")
     page.screenshot(path=shots / "2-chosen.png", full_page=True)
     page.click("#submit-button")
-    page.wait_for_function("document.querySelector('#job-status').textContent.length > 0")
+    expect(page.locator("#job-status")).not_to_be_empty()
     page.screenshot(path=shots / "3-progress.png", full_page=True)
-    page.wait_for_function(
-        "document.querySelector('#job-status').textContent.startsWith('Done')", timeout=DONE_S
-    )
+    expect(page.locator("#job-status")).to_have_text(re.compile("^Done"), timeout=DONE_S)
     assert page.locator("#upload-progress").get_attribute("value") == "100"
     job_id = current_job_id(page)
     job = job_json(server, job_id)
@@ -120,7 +120,8 @@ def test_a_group_job_from_the_file_input_to_downloads(
     # before/after, and the cut-out's download has alpha
     page.locator("button.thumb").first.click()
     page.wait_for_selector("#viewer[open]")
-    page.wait_for_function("document.querySelector('#after').naturalWidth > 0")
+    expect(page.locator("#after")).to_have_attribute("src", re.compile("^blob:"))
+    page.locator("#after").evaluate("img => img.decode()")
     page.fill("#slider", "30")
     assert "30%" in page.locator("#after").evaluate("img => img.style.clipPath")  # after: right of 30 %
     assert "70%" in page.locator("#before").evaluate("img => img.style.clipPath")  # before: left of it
@@ -168,13 +169,11 @@ def test_photos_dropped_on_the_page_become_a_cutout_job(
         }""",
         files,
     )
-    page.wait_for_function("document.querySelector('#picked').textContent.startsWith('1 photo')")
+    expect(page.locator("#picked")).to_have_text(re.compile("^1 photo"))
     assert "1 other file left out" in page.inner_text("#picked")
     page.check("input[value='remove-background']")
     page.click("#submit-button")
-    page.wait_for_function(
-        "document.querySelector('#job-status').textContent.startsWith('Done')", timeout=DONE_S
-    )
+    expect(page.locator("#job-status")).to_have_text(re.compile("^Done"), timeout=DONE_S)
     job = job_json(server, current_job_id(page))
     assert job["type"] == "remove-background" and job["status"] == "succeeded"
     thumbs = page.locator("#results button.thumb")
@@ -218,7 +217,7 @@ def test_with_auth_on_the_page_asks_for_a_key_and_tenants_see_only_their_jobs(
     acme.wait_for_selector("#key-panel:not([hidden])")
     assert acme.locator("#submit-panel").is_hidden()
     sign_in(acme, "wrong-key")
-    acme.wait_for_function("document.querySelector('#key-error').textContent.includes('not accepted')")
+    expect(acme.locator("#key-error")).to_contain_text("not accepted")
     acme.screenshot(path=shots / "key-refused.png", full_page=True)
     sign_in(acme, KEYS["acme"])
     acme.wait_for_selector("#submit-panel:not([hidden])")
