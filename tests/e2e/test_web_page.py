@@ -153,6 +153,13 @@ def test_photos_dropped_on_the_page_become_a_cutout_job(
     server: Server, chromium, guard: OffHostGuard, shots: Path, photos: dict[str, bytes]
 ) -> None:
     page = open_page(chromium, guard, server.base_url + "/")
+    refused_streams: list[str] = []
+
+    def no_stream(route) -> None:  # a proxy that breaks event streams: the page must poll instead
+        refused_streams.append(route.request.url)
+        route.abort()
+
+    page.route("**/v1/jobs/*/events", no_stream)
     files = [{"name": "c.jpg", "data": base64.b64encode(photos["c"]).decode()}]
     files.append({"name": "notes.txt", "data": base64.b64encode(b"not a photo").decode()})
     page.evaluate(
@@ -176,6 +183,7 @@ def test_photos_dropped_on_the_page_become_a_cutout_job(
     expect(page.locator("#job-status")).to_have_text(re.compile("^Done"), timeout=DONE_S)
     job = job_json(server, current_job_id(page))
     assert job["type"] == "remove-background" and job["status"] == "succeeded"
+    assert len(refused_streams) == 3  # three tries of the stream, then polling brought the job to done
     thumbs = page.locator("#results button.thumb")
     assert thumbs.count() == 1 and thumbs.get_attribute("data-image-id") == "img-0001"
     page.screenshot(path=shots / "cutout-done.png", full_page=True)
@@ -187,6 +195,13 @@ def test_the_page_fits_a_phone_and_docs_work_offline(
     page = open_page(chromium, guard, server.base_url + "/", viewport={"width": 375, "height": 740})
     page.wait_for_selector("#submit-panel:not([hidden])")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    for _ in range(6):  # the photo picker is reached from the keyboard, and shows where the focus is
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "files":
+            break
+    assert page.evaluate("document.activeElement.id") == "files"
+    outline = page.locator("label[for=files]").evaluate("l => getComputedStyle(l).outlineStyle")
+    assert outline == "solid"
     page.screenshot(path=shots / "phone.png", full_page=True)
     assert serious_violations(page) == []
     page.goto(server.base_url + "/docs")
