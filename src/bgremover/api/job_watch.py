@@ -48,11 +48,13 @@ class _Watched:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def update(self, job: Job) -> None:
-        if signature(job) == signature(self.job):
-            return
-        self.job, self.version = job, self.version + 1
-        self.changed.set()  # wakes every stream waiting on this version...
-        self.changed = asyncio.Event()  # ...and the next change gets a fresh event
+        """Keep the latest read; wake the streams only when what they report changed."""
+        changed = signature(job) != signature(self.job)
+        self.job = job
+        if changed:
+            self.version += 1
+            self.changed.set()  # wakes every stream waiting on this version...
+            self.changed = asyncio.Event()  # ...and the next change gets a fresh event
 
 
 class JobWatcher:
@@ -70,7 +72,8 @@ class JobWatcher:
         watched = self._watched.get(key)
         if watched is None:
             watched = self._watched[key] = _Watched(job)
-        watched.update(job)  # the caller's read may be newer than the poller's last one
+        elif job.updated_at > watched.job.updated_at:
+            watched.update(job)  # the caller's read is newer than the poller's last one
         watched.subscribers += 1
         EVENT_STREAMS.inc()
         self._ensure_polling()
@@ -90,8 +93,9 @@ class JobWatcher:
                 del self._watched[key]
 
     def _ensure_polling(self) -> None:
-        if self._poller is None or self._poller.done():
-            self._poller = asyncio.get_running_loop().create_task(self._poll(), name="job-watch")
+        loop = asyncio.get_running_loop()  # one in a server; a test client may run one per request
+        if self._poller is None or self._poller.done() or self._poller.get_loop() is not loop:
+            self._poller = loop.create_task(self._poll(), name="job-watch")
 
     async def _poll(self) -> None:
         while self._watched:
