@@ -320,3 +320,12 @@ def test_a_bad_cursor_or_filter_is_a_problem(api: Api) -> None:
     assert_problem(api.http.get("/v1/jobs", params={"cursor": "%%%"}, headers=ACME), 400, "invalid-cursor")
     assert_problem(api.http.get("/v1/jobs", params={"status": "done"}, headers=ACME), 422, "invalid-request")
     assert_problem(api.http.get("/v1/jobs", params={"limit": 0}, headers=ACME), 422, "invalid-request")
+
+
+def test_the_list_stream_and_archive_count_against_the_tenants_read_rate(make_client) -> None:
+    client = make_client(read_rate_limit="3/minute")
+    for path in ("/v1/jobs", "/v1/jobs/nope/events", "/v1/jobs/nope/archive"):
+        assert client.get(path, headers=ACME).status_code in {200, 404}
+    for path in ("/v1/jobs", "/v1/jobs/nope/events", "/v1/jobs/nope/archive"):
+        assert_problem(client.get(path, headers=ACME), 429, "rate-limited")
+    assert client.get("/v1/jobs", headers=OTHER).status_code == 200  # another tenant's own budget
