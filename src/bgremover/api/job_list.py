@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -37,7 +37,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ProblemError(400, "invalid-cursor", "the cursor is not one this API returned") from exc
     if not isinstance(job_id, str) or bound[0].tzinfo is None:
         raise ProblemError(400, "invalid-cursor", "the cursor is not one this API returned")
-    return bound
+    return bound[0].astimezone(UTC), job_id  # SQLite compares the stored UTC text: no other offset
 
 
 @router.get("/v1/jobs", name="list_jobs", responses=documented_problems(400, 401, 403, 429, 503))
