@@ -18,7 +18,6 @@ import base64
 import binascii
 import hashlib
 import io
-import json
 import time
 import zipfile
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from typing import Any, BinaryIO
 
 import anyio
 from fastapi import Request
+from pydantic_core import from_json
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -250,9 +250,12 @@ async def _read_json(request: Request, settings: Settings) -> Submission:
 
 
 def _parse_json(body: bytes, settings: Settings) -> Submission:
+    """Parsed by pydantic-core's JSON parser rather than ``json.loads``: it stops at a fixed nesting
+    depth (200) instead of recursing until ``RecursionError``, and refuses invalid UTF-8, lone
+    surrogates, ``NaN``/``Infinity`` and integers too long to convert, all as plain ``ValueError``."""
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = from_json(body, allow_inf_nan=False, cache_strings="keys")
+    except ValueError as exc:
         raise ProblemError(400, "malformed-json", f"the body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get(IMAGES_FIELD), list):
         raise ProblemError(

@@ -1,0 +1,74 @@
+"""What every fuzz suite of the request parsers shares: one Hypothesis settings profile and the one
+property they check.
+
+The profile is derandomized (the examples are a function of the test alone, so a failure in CI
+reproduces on any machine) and bounded, so each suite costs a few seconds inside ``make test``.
+``BGR_FUZZ_EXAMPLES`` raises the bound for a longer campaign; ``BGR_FUZZ_SEED`` then explores other
+examples than the fixed ones (the seed is printed on failure, so it is recorded with it). Failing
+examples are shrunk and printed with their ``@reproduce_failure`` blob."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import httpx
+from hypothesis import HealthCheck, seed, settings
+
+from api.support import png_bytes
+from bgremover.problems import PROBLEM_TYPE_BASE
+
+PROFILE = "bgr-fuzz"
+# a generous bound on a shared 2-core machine: what it catches is a request that hangs or is quadratic
+MAX_SECONDS_PER_REQUEST = 5.0
+
+settings.register_profile(
+    PROFILE,
+    max_examples=int(os.environ.get("BGR_FUZZ_EXAMPLES", "150")),
+    derandomize="BGR_FUZZ_SEED" not in os.environ,
+    deadline=None,  # timing is asserted per request instead: a deadline is flaky on a loaded machine
+    database=None,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+
+
+def fuzzed(test: Callable[..., None]) -> Callable[..., None]:
+    """A ``@given`` test run under the fuzz profile, with ``BGR_FUZZ_SEED`` as its seed when set."""
+    test = settings(settings.get_profile(PROFILE))(test)
+    chosen = os.environ.get("BGR_FUZZ_SEED")
+    return seed(int(chosen))(test) if chosen else test
+
+
+def assert_answered_properly(response: httpx.Response, accepted: int = 202) -> None:
+    """The one property: the input was valid (``accepted``) or is refused with a precise 4xx problem."""
+    status = response.status_code
+    if status == accepted:
+        return
+    assert 400 <= status < 500, (status, response.text[:500])
+    assert response.headers["content-type"] == "application/problem+json", response.headers
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"].startswith(PROBLEM_TYPE_BASE) and body["type"] != f"{PROBLEM_TYPE_BASE}internal-error"
+    assert body["detail"]
+
+
+def timed(send: Callable[[], httpx.Response]) -> httpx.Response:
+    """The response of ``send``, asserted to come within ``MAX_SECONDS_PER_REQUEST``."""
+    started = time.monotonic()
+    response = send()
+    elapsed = time.monotonic() - started
+    assert elapsed < MAX_SECONDS_PER_REQUEST, f"answered in {elapsed:.1f} s"
+    return response
+
+
+def assert_healthy(client: httpx.Client) -> None:
+    """After a hostile run the server still answers its probe and still accepts a valid submit."""
+    assert client.get("/healthz").status_code == 200
+    response = client.post("/v1/group-images", files=[("images", ("ok.png", png_bytes(), "image/png"))])
+    assert response.status_code == 202, response.text
