@@ -36,15 +36,26 @@ values = st.recursive(
 option_names = st.sampled_from(
     ["threshold", "remove_background", "format", "bg_color", "crop", "margin", "max_size", "mask_only"]
 ) | st.text(max_size=12)
-entries = st.fixed_dictionaries({}, optional={"filename": values, "data": values | st.just(PNG_B64)}) | values
-documents = (
-    values
-    | st.fixed_dictionaries({"images": values})
-    | st.builds(
-        lambda images, options: {**options, "images": images},
-        st.lists(entries, min_size=0, max_size=3),
-        st.dictionaries(option_names, values, max_size=3),
-    )
+VALID_ENTRY = {"filename": "a.png", "data": PNG_B64}
+entries = st.one_of(
+    st.just(VALID_ENTRY),
+    st.fixed_dictionaries({"data": st.just(PNG_B64)}, optional={"filename": values}),
+    st.fixed_dictionaries({}, optional={"filename": values, "data": values}),
+    values,
+)
+option_values = st.one_of(
+    st.sampled_from([0.3, 2, 1e-300, 1e300, -1, 0, True, "png", "jpeg", "#ABC", "transparent", None, 10**20]),
+    values,
+)
+valid_shaped = st.builds(
+    lambda first, more, options: {**options, "images": [first, *more]},
+    entries,
+    st.lists(st.just(VALID_ENTRY) | entries, max_size=3),
+    st.dictionaries(option_names, option_values, max_size=3),
+)
+# mostly the documented shape with something wrong inside it, so validation past the shape is reached
+documents = st.one_of(
+    valid_shaped, valid_shaped, valid_shaped, st.fixed_dictionaries({"images": values}), values
 )
 
 

@@ -12,7 +12,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 
 from bgremover.api.context import ApiContext, api_context
-from bgremover.api.problems import ProblemError, documented_problems
+from bgremover.api.ids import checked_id
+from bgremover.api.ids import not_found as _not_found
+from bgremover.api.problems import documented_problems
 from bgremover.api.ratelimit import read_tenant
 from bgremover.api.representation import OUTPUT_KINDS, job_json
 from bgremover.blobs.base import BlobNotFoundError, PresigningBlobStore
@@ -29,10 +31,6 @@ Context = Annotated[ApiContext, Depends(api_context)]
 _CHUNK = 256 * 1024
 
 
-def _not_found(what: str) -> ProblemError:
-    return ProblemError(404, "not-found", f"no such {what}")
-
-
 def _job_document(ctx: ApiContext, request: Request, tenant: str, job: Job) -> dict:
     images = ctx.services.ledger.list_images(tenant, job.job_id) if job.result is not None else None
     webhook = ctx.services.ledger.webhook_delivery(tenant, job.job_id) if job.status.is_final else None
@@ -44,6 +42,7 @@ _JOB_PROBLEMS = documented_problems(400, 401, 403, 404, 429, 503)
 
 @router.get("/v1/jobs/{job_id}", name="get_job", responses=_JOB_PROBLEMS)
 async def get_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -> JSONResponse:
+    job_id = checked_id(job_id, "job")
     bind_log_context(job_id=job_id)
 
     def load() -> dict | None:
@@ -59,6 +58,7 @@ async def get_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -
 @router.delete("/v1/jobs/{job_id}", name="cancel_job", responses=_JOB_PROBLEMS)
 async def cancel_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -> JSONResponse:
     """Cancel a queued or running job (a worker stops at its next check); a final job is returned as is."""
+    job_id = checked_id(job_id, "job")
     bind_log_context(job_id=job_id)
     ledger = ctx.services.ledger
 
@@ -88,6 +88,7 @@ async def get_image_blob(job_id: str, image_id: str, kind: str, ctx: Context, te
     """Stream an original or an output of one image, without loading it whole."""
     if kind != "original" and kind not in OUTPUT_KINDS:
         raise _not_found(f"image kind {kind!r} (original, {', '.join(OUTPUT_KINDS)})")
+    job_id, image_id = checked_id(job_id, "job"), checked_id(image_id, "image")
     bind_log_context(job_id=job_id)
     image = await run_in_threadpool(ctx.services.ledger.get_image, tenant, job_id, image_id)
     if image is None:

@@ -90,11 +90,21 @@ def _timed_out(detail: str) -> ProblemError:
     return refusal("timeout", 408, "request-timeout", detail, headers={"Connection": "close"})
 
 
+def _declared_over(declared: str, limit: int) -> bool:
+    """Whether a ``Content-Length`` says more than ``limit`` bytes. A value that is not ASCII decimal is
+    left to the count while the body streams (``str.isdigit`` accepts '²', and ``int`` refuses more
+    than 4,300 digits: neither may raise here)."""
+    if not (declared.isascii() and declared.isdigit()):
+        return False
+    digits = declared.lstrip("0")
+    return len(digits) > len(str(limit)) or int(digits or "0") > limit
+
+
 async def _bounded(request: Request, settings: Settings) -> AsyncIterator[bytes]:
     """The body's chunks, cut off at the size limit and at the slow-client timeouts."""
     limit = settings.max_request_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = request.headers.get("content-length", "")
+    if _declared_over(declared, limit):
         raise _too_large(f"request body of {declared} bytes exceeds the limit of {limit} bytes", limit=limit)
     idle, deadline = settings.upload_idle_timeout_s, time.monotonic() + settings.upload_timeout_s
     received = 0
