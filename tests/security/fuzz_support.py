@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 import httpx
-from hypothesis import HealthCheck, event, seed, settings
+from hypothesis import HealthCheck, currently_in_test_context, event, seed, settings
 
 from api.support import png_bytes
 from bgremover.problems import PROBLEM_TYPE_BASE
@@ -49,15 +49,21 @@ def assert_answered_properly(response: httpx.Response, accepted: int = 202) -> N
     """The one property: the input was valid (``accepted``) or is refused with a precise 4xx problem."""
     status = response.status_code
     if status == accepted:
-        event(str(status))  # the spread of answers: --hypothesis-show-statistics
+        _record(str(status))
         return
     assert 400 <= status < 500, (status, response.text[:500])
     assert response.headers["content-type"] == "application/problem+json", response.headers
     body = response.json()
-    event(f"{status} {body['type'].removeprefix(PROBLEM_TYPE_BASE)}")
+    _record(f"{status} {body['type'].removeprefix(PROBLEM_TYPE_BASE)}")
     assert body["status"] == status
     assert body["type"].startswith(PROBLEM_TYPE_BASE) and body["type"] != f"{PROBLEM_TYPE_BASE}internal-error"
     assert body["detail"]
+
+
+def _record(answer: str) -> None:
+    """The spread of answers of a fuzz run, shown by ``--hypothesis-show-statistics``."""
+    if currently_in_test_context():
+        event(answer)
 
 
 def timed(send: Callable[[], httpx.Response]) -> httpx.Response:
