@@ -122,6 +122,14 @@ def test_the_api_answers_every_hostile_image_202_or_with_a_4xx_problem(client):
             raise AssertionError(f"{name}: {exc}") from exc
 
 
+def test_restricting_plugins_to_the_signature_keeps_avif_under_its_generic_brand():
+    """An AVIF whose major brand is the generic ``mif1`` (as some encoders write) still decodes: that
+    signature may be parsed by the AVIF plugin as well as by a HEIF one."""
+    avif = bytearray(valid_samples()["AVIF"])
+    avif[8:12] = b"mif1"
+    assert _outcome(bytes(avif)) is None
+
+
 # Hostile images the API's header check cannot refuse (it does not decode): the worker must fail each
 # one alone, with the decoder's precise code, and finish the job with the good image.
 IN_A_JOB = {

@@ -16,22 +16,22 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 100_000_000
 _SRGB = ImageCms.createProfile("sRGB")
-# signature, its offset, the MIME type, and the one Pillow plugin allowed to parse it
-_MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
-    (b"\xff\xd8\xff", 0, "image/jpeg", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png", "PNG"),
-    (b"GIF87a", 0, "image/gif", "GIF"),
-    (b"GIF89a", 0, "image/gif", "GIF"),
-    (b"WEBP", 8, "image/webp", "WEBP"),
-    (b"BM", 0, "image/bmp", "BMP"),
-    (b"II*\x00", 0, "image/tiff", "TIFF"),
-    (b"MM\x00*", 0, "image/tiff", "TIFF"),
-    (b"ftypavif", 4, "image/avif", "AVIF"),
-    (b"ftypavis", 4, "image/avif", "AVIF"),
-    (b"ftypheic", 4, "image/heic", "HEIF"),
-    (b"ftypheix", 4, "image/heic", "HEIF"),
-    (b"ftypmif1", 4, "image/heif", "HEIF"),
-    (b"\x00\x00\x01\x00", 0, "image/x-icon", "ICO"),
+# signature, its offset, the MIME type, and the Pillow plugins allowed to parse it
+_MAGIC: tuple[tuple[bytes, int, str, tuple[str, ...]], ...] = (
+    (b"\xff\xd8\xff", 0, "image/jpeg", ("JPEG",)),
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png", ("PNG",)),
+    (b"GIF87a", 0, "image/gif", ("GIF",)),
+    (b"GIF89a", 0, "image/gif", ("GIF",)),
+    (b"WEBP", 8, "image/webp", ("WEBP",)),
+    (b"BM", 0, "image/bmp", ("BMP",)),
+    (b"II*\x00", 0, "image/tiff", ("TIFF",)),
+    (b"MM\x00*", 0, "image/tiff", ("TIFF",)),
+    (b"ftypavif", 4, "image/avif", ("AVIF",)),
+    (b"ftypavis", 4, "image/avif", ("AVIF",)),
+    (b"ftypheic", 4, "image/heic", ("HEIF",)),
+    (b"ftypheix", 4, "image/heic", ("HEIF",)),
+    (b"ftypmif1", 4, "image/heif", ("AVIF", "HEIF")),  # the generic brand of AVIF files too
+    (b"\x00\x00\x01\x00", 0, "image/x-icon", ("ICO",)),
 )
 # What Pillow's parsers and codecs raise on hostile bytes: the AVIF codec raises RuntimeError (and a
 # parser recursing on crafted data would raise RecursionError, a RuntimeError too).
@@ -47,11 +47,11 @@ class ImageDecodeError(ValueError):
         self.code = code
 
 
-def _signature(head: bytes) -> tuple[str, str] | None:
-    """(MIME type, Pillow format) named by the file's magic bytes (the first 16 suffice), or None."""
-    for magic, offset, mime, pillow_format in _MAGIC:
+def _signature(head: bytes) -> tuple[str, tuple[str, ...]] | None:
+    """(MIME type, Pillow formats) named by the file's magic bytes (the first 16 suffice), or None."""
+    for magic, offset, mime, pillow_formats in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
-            return mime, pillow_format
+            return mime, pillow_formats
     return None
 
 
@@ -62,17 +62,20 @@ def sniff_image_type(head: bytes) -> str | None:
 
 
 def _open_signed(file: BinaryIO, head: bytes) -> Image.Image:
-    """``Image.open`` restricted to the plugin of the file's signature, so a damaged PNG is not handed
+    """``Image.open`` restricted to the plugins of the file's signature, so a damaged PNG is not handed
     to every other parser Pillow has (each more attack surface) and its error names the PNG's defect.
     A file without a known signature (the CLI's, never the API's) may be any format Pillow reads."""
     found = _signature(head)
-    if found is not None and found[1] not in Image.OPEN:
-        Image.init()  # the plugins beyond the few Pillow preloads
-    if found is not None and found[1] not in Image.OPEN:  # HEIC without pillow-heif
-        raise ImageDecodeError("unsupported-format", f"{found[0]} could not be decoded by this server")
+    formats = None
+    if found is not None:
+        if not set(found[1]) <= Image.OPEN.keys():
+            Image.init()  # the plugins beyond the few Pillow preloads
+        formats = [name for name in found[1] if name in Image.OPEN]
+        if not formats:  # HEIC without pillow-heif
+            raise ImageDecodeError("unsupported-format", f"{found[0]} could not be decoded by this server")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(file, formats=[found[1]] if found else None)
+        return Image.open(file, formats=formats)
 
 
 def _read(source: bytes | os.PathLike[str] | str | BinaryIO) -> bytes:
