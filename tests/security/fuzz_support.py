@@ -20,6 +20,21 @@ from api.support import png_bytes
 from bgremover.problems import PROBLEM_TYPE_BASE
 
 PROFILE = "bgr-fuzz"
+# remove.bg-style rectangles for the ``roi`` option (per job, or per image in a JSON body), and hostile
+# ones: until that option exists they are 422 unknown options, after it they reach its parser
+ROI_VALUES = [
+    "0% 0% 100% 100%",
+    "10px 20px 300px 400px",
+    "100% 100% 0% 0%",
+    "-1px 0px 5px 5px",
+    "nan% 0% 1e999% 100%",
+    "99999999999999999999999px 0px 1px 1px",
+    "\uff11\uff10px 0px 5px 5px",  # full-width digits: str.isdigit says yes, int() says yes too
+    "0 0",
+    "1px 2px 3px 4px 5px",
+    "",
+    "\x00",
+]
 # a generous bound on a shared 2-core machine: what it catches is a request that hangs or is quadratic
 MAX_SECONDS_PER_REQUEST = 5.0
 

@@ -132,6 +132,7 @@ def auth_client(make_client):
         jwt_keys={"k1": HS_SECRET},
         jwt_algorithms=["HS256"],
         tenant_host_suffix="api.example.com",
+        trust_tenant_header=True,  # the header alone then names a tenant: its parser is reached too
     )
     with client:  # the lifespan loads the stored keys
         yield client

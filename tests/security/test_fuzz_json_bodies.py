@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from api.support import assert_nothing_created, assert_problem, png_bytes
-from security.fuzz_support import assert_answered_properly, assert_healthy, fuzzed, timed
+from security.fuzz_support import ROI_VALUES, assert_answered_properly, assert_healthy, fuzzed, timed
 
 ROUTES = ["/v1/group-images", "/v1/remove-background"]
 JSON = {"Content-Type": "application/json"}
@@ -34,17 +34,19 @@ values = st.recursive(
     max_leaves=12,
 )
 option_names = st.sampled_from(
-    ["threshold", "remove_background", "format", "bg_color", "crop", "margin", "max_size", "mask_only"]
+    ["threshold", "remove_background", "format", "bg_color", "crop", "margin", "max_size", "mask_only", "roi"]
 ) | st.text(max_size=12)
+rois = st.sampled_from(ROI_VALUES) | values
 VALID_ENTRY = {"filename": "a.png", "data": PNG_B64}
 entries = st.one_of(
     st.just(VALID_ENTRY),
-    st.fixed_dictionaries({"data": st.just(PNG_B64)}, optional={"filename": values}),
+    st.fixed_dictionaries({"data": st.just(PNG_B64)}, optional={"filename": values, "roi": rois}),
     st.fixed_dictionaries({}, optional={"filename": values, "data": values}),
     values,
 )
 option_values = st.one_of(
     st.sampled_from([0.3, 2, 1e-300, 1e300, -1, 0, True, "png", "jpeg", "#ABC", "transparent", None, 10**20]),
+    st.sampled_from(ROI_VALUES),
     values,
 )
 valid_shaped = st.builds(
@@ -53,9 +55,13 @@ valid_shaped = st.builds(
     st.lists(st.just(VALID_ENTRY) | entries, max_size=3),
     st.dictionaries(option_names, option_values, max_size=3),
 )
+valid_images = st.builds(
+    lambda options: {**options, "images": [VALID_ENTRY]},
+    st.dictionaries(option_names, option_values, min_size=1, max_size=3),
+)  # only the options hostile: their validation is reached every time
 # mostly the documented shape with something wrong inside it, so validation past the shape is reached
 documents = st.one_of(
-    valid_shaped, valid_shaped, valid_shaped, st.fixed_dictionaries({"images": values}), values
+    valid_images, valid_shaped, valid_shaped, st.fixed_dictionaries({"images": values}), values
 )
 
 

@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from api.support import assert_problem, png_bytes
-from security.fuzz_support import assert_answered_properly, assert_healthy, fuzzed, timed
+from security.fuzz_support import ROI_VALUES, assert_answered_properly, assert_healthy, fuzzed, timed
 
 ROUTES = ["/v1/group-images", "/v1/remove-background"]
 PNG = png_bytes((4, 4))
@@ -28,6 +28,7 @@ field_names = (
             b"max_size",
             b"crop",
             b"remove_background",
+            b"roi",
         ]
     )
     | hostile_bytes
@@ -36,6 +37,7 @@ option_values = (
     st.sampled_from(
         [b"0.3", b"nan", b"-inf", b"-1", b"1e309", b"9" * 5000, b"true", b"webp", b"#fff", b"", b" ", b"\x00"]
     )
+    | st.sampled_from([roi.encode() for roi in ROI_VALUES])
     | hostile_bytes
 )
 charsets = st.sampled_from([b"utf-8", b"latin-1", b"bogus-charset", b"utf-32", b"\xff", b'"', b""])
@@ -68,6 +70,20 @@ IMAGE_PART = (
 token_boundaries = st.text(
     alphabet="abcdefghijklmnopqrstuvwxyz0123456789'()+_,-./:=? ", min_size=1, max_size=70
 ).map(lambda text: text.strip().encode() or b"b")
+
+
+@st.composite
+def option_requests(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """Clean framing, a valid image, and hostile option values only: option validation is reached."""
+    options = draw(
+        st.dictionaries(field_names.filter(lambda name: name != b"images"), option_values, max_size=4)
+    )
+    parts = [IMAGE_PART] + [
+        b'Content-Disposition: form-data; name="' + name + b'"\r\n\r\n' + value
+        for name, value in options.items()
+    ]
+    body = b"".join(b"--b0und4ry\r\n" + part + b"\r\n" for part in parts) + b"--b0und4ry--\r\n"
+    return b"multipart/form-data; boundary=b0und4ry", body
 
 
 @st.composite
@@ -128,7 +144,7 @@ def _valid_body(boundary: bytes, *extra_parts: bytes) -> bytes:
 
 @pytest.mark.parametrize("route", ROUTES)
 @fuzzed
-@given(request=multipart_requests())
+@given(request=multipart_requests() | option_requests())
 @example(request=(b"multipart/form-data; boundary=x; charset=bogus-charset", _valid_body(b"x")))
 @example(
     request=(
