@@ -152,10 +152,15 @@ def test_hostile_images_fail_alone_in_a_real_job(make_client, worker_settings):
     hostile = [(name, corpus()[name]) for name in IN_A_JOB]
     avif = valid_samples()["AVIF"]
     hostile.append(("avif-half", avif[: len(avif) // 2]))
+    # sound images among them, the extreme shapes included (one pixel; 60000 x 1 thumbnails to 256 x 0)
+    sound = {
+        "good.png": png_bytes((48, 40)),
+        "one-pixel.png": png_bytes((1, 1)),
+        "sliver.png": png_bytes((60_000, 1)),
+    }
     entries = [{"filename": name, "data": base64.b64encode(data).decode()} for name, data in hostile]
-    entries.insert(
-        len(entries) // 2, {"filename": "good.png", "data": base64.b64encode(png_bytes((48, 40))).decode()}
-    )
+    for position, (name, data) in enumerate(sound.items()):
+        entries.insert(3 * position, {"filename": name, "data": base64.b64encode(data).decode()})
     response = client.post("/v1/remove-background", json={"images": entries})
     assert_answered_properly(response)
     assert response.status_code == 202, response.text
@@ -170,7 +175,7 @@ def test_hostile_images_fail_alone_in_a_real_job(make_client, worker_settings):
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "succeeded", job
     images = {image["filename"]: image for image in job["result"]["images"]}
-    assert images["good.png"]["status"] == "succeeded"
+    assert all(images[name]["status"] == "succeeded" for name in sound), images
     for name, code in {**IN_A_JOB, "avif-half": "corrupt"}.items():
         error = images[name]["error"]
         assert images[name]["status"] == "failed"
