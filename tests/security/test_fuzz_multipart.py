@@ -50,7 +50,18 @@ def parts(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):
         disposition += b'; filename="' + draw(hostile_bytes | st.just(b"photo.png")) + b'"'
     disposition = draw(
-        st.sampled_from([disposition, disposition.replace(b'"', b""), b"form-data", b"", b";;="])
+        st.sampled_from(
+            [
+                disposition,
+                disposition,
+                disposition.replace(b'"', b""),
+                disposition + b'; name="images"; filename="second.png"',  # parameters repeated
+                disposition + b"; filename*=UTF-8''%ff%fe%00.png",  # RFC 5987 form, invalid UTF-8
+                b"form-data",
+                b"",
+                b";;=",
+            ]
+        )
     )
     headers = [b"Content-Disposition: " + disposition]
     if draw(st.booleans()):
