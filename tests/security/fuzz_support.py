@@ -4,8 +4,8 @@ property they check.
 The profile is derandomized (the examples are a function of the test alone, so a failure in CI
 reproduces on any machine) and bounded, so each suite costs a few seconds inside ``make test``.
 ``BGR_FUZZ_EXAMPLES`` raises the bound for a longer campaign; ``BGR_FUZZ_SEED`` then explores other
-examples than the fixed ones (the seed is printed on failure, so it is recorded with it). Failing
-examples are shrunk and printed with their ``@reproduce_failure`` blob."""
+examples than the fixed ones, and is the record of that campaign: the same seed and count draw the
+same examples again. Failing examples are shrunk and printed with their ``@reproduce_failure`` blob."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import httpx
 from hypothesis import HealthCheck, currently_in_test_context, event, seed, settings
+from hypothesis import strategies as st
 
 from api.support import png_bytes
 from bgremover.problems import PROBLEM_TYPE_BASE
@@ -35,6 +36,25 @@ ROI_VALUES = [
     "",
     "\x00",
 ]
+# what a server may deliver in a header value (no CR or LF: those end the header), NUL included
+HEADER_VALUES = st.binary(max_size=120).map(
+    lambda raw: raw.replace(b"\r", b"").replace(b"\n", b"")
+) | st.sampled_from(
+    [
+        b"",
+        b" ",
+        b"\x00",
+        b"acme",
+        b"ACME",
+        b"a" * 64,
+        b"\xc3\xa9",
+        b"../x",
+        b"\xb2",
+        b"9" * 5000,
+        b"-1",
+        b"0x10",
+    ]
+)
 # a generous bound on a shared 2-core machine: what it catches is a request that hangs or is quadratic
 MAX_SECONDS_PER_REQUEST = 5.0
 

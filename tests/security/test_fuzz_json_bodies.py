@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from api.support import assert_nothing_created, assert_problem, png_bytes
-from security.fuzz_support import ROI_VALUES, assert_answered_properly, assert_healthy, fuzzed, timed
+from security.fuzz_support import ROI_VALUES, assert_answered_properly, fuzzed, timed
 
 ROUTES = ["/v1/group-images", "/v1/remove-background"]
 JSON = {"Content-Type": "application/json"}
@@ -99,12 +99,6 @@ raw_bodies = st.one_of(
         st.sampled_from([b"[]", b"7", b'"gif"', b"{}"]),
     ),  # duplicate keys
 )
-
-
-@pytest.fixture
-def fuzz_client(client):
-    yield client
-    assert_healthy(client)
 
 
 @pytest.mark.parametrize("route", ROUTES)

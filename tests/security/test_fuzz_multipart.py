@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from api.support import assert_problem, png_bytes
-from security.fuzz_support import ROI_VALUES, assert_answered_properly, assert_healthy, fuzzed, timed
+from security.fuzz_support import ROI_VALUES, assert_answered_properly, fuzzed, timed
 
 ROUTES = ["/v1/group-images", "/v1/remove-background"]
 PNG = png_bytes((4, 4))
@@ -135,12 +135,6 @@ def multipart_requests(draw: st.DrawFn) -> tuple[bytes, bytes]:
     if draw(st.booleans()):
         params += b"; charset=" + draw(charsets)
     return b"multipart/form-data" + params, body
-
-
-@pytest.fixture
-def fuzz_client(client):
-    yield client
-    assert_healthy(client)
 
 
 def _valid_body(boundary: bytes, *extra_parts: bytes) -> bytes:
