@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from starlette.concurrency import run_in_threadpool
 
 from bgremover.api.context import ApiContext, api_context
-from bgremover.api.problems import ProblemError, documented_problems
+from bgremover.api.ids import checked_id, not_found
+from bgremover.api.problems import documented_problems
 from bgremover.api.ratelimit import read_tenant
 from bgremover.api.representation import OUTPUT_KINDS, job_json
 from bgremover.blobs.base import BlobNotFoundError, PresigningBlobStore
@@ -29,10 +30,6 @@ Context = Annotated[ApiContext, Depends(api_context)]
 _CHUNK = 256 * 1024
 
 
-def _not_found(what: str) -> ProblemError:
-    return ProblemError(404, "not-found", f"no such {what}")
-
-
 def job_document(ctx: ApiContext, request: Request, tenant: str, job: Job) -> dict:
     """The body of ``GET /v1/jobs/{id}`` (also each job of the list and each event of its stream)."""
     images = ctx.services.ledger.list_images(tenant, job.job_id) if job.result is not None else None
@@ -42,10 +39,11 @@ def job_document(ctx: ApiContext, request: Request, tenant: str, job: Job) -> di
 
 async def tenant_job(job_id: str, ctx: Context, tenant: Tenant) -> Job:
     """The tenant's job named in the path, or 404 before any response starts (streams included)."""
+    job_id = checked_id(job_id, "job")
     bind_log_context(job_id=job_id)
     job = await run_in_threadpool(ctx.services.ledger.get_job, tenant, job_id)
     if job is None:
-        raise _not_found("job")
+        raise not_found("job")
     return job
 
 
@@ -54,6 +52,7 @@ _JOB_PROBLEMS = documented_problems(400, 401, 403, 404, 429, 503)
 
 @router.get("/v1/jobs/{job_id}", name="get_job", responses=_JOB_PROBLEMS)
 async def get_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -> JSONResponse:
+    job_id = checked_id(job_id, "job")
     bind_log_context(job_id=job_id)
 
     def load() -> dict | None:
@@ -62,13 +61,14 @@ async def get_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -
 
     document = await run_in_threadpool(load)
     if document is None:
-        raise _not_found("job")
+        raise not_found("job")
     return JSONResponse(document)
 
 
 @router.delete("/v1/jobs/{job_id}", name="cancel_job", responses=_JOB_PROBLEMS)
 async def cancel_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -> JSONResponse:
     """Cancel a queued or running job (a worker stops at its next check); a final job is returned as is."""
+    job_id = checked_id(job_id, "job")
     bind_log_context(job_id=job_id)
     ledger = ctx.services.ledger
 
@@ -78,7 +78,7 @@ async def cancel_job(job_id: str, request: Request, ctx: Context, tenant: Tenant
 
     before, after = await run_in_threadpool(cancel)
     if before is None or after is None:
-        raise _not_found("job")
+        raise not_found("job")
     if after.status is JobStatus.CANCELED and before.status is not JobStatus.CANCELED:
         JOBS.labels(type=after.type.value, status="canceled").inc()
     return JSONResponse(await run_in_threadpool(job_document, ctx, request, tenant, after))
@@ -97,14 +97,15 @@ def _chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
 async def get_image_blob(job_id: str, image_id: str, kind: str, ctx: Context, tenant: Tenant) -> Response:
     """Stream an original or an output of one image, without loading it whole."""
     if kind != "original" and kind not in OUTPUT_KINDS:
-        raise _not_found(f"image kind {kind!r} (original, {', '.join(OUTPUT_KINDS)})")
+        raise not_found(f"image kind {kind!r} (original, {', '.join(OUTPUT_KINDS)})")
+    job_id, image_id = checked_id(job_id, "job"), checked_id(image_id, "image")
     bind_log_context(job_id=job_id)
     image = await run_in_threadpool(ctx.services.ledger.get_image, tenant, job_id, image_id)
     if image is None:
-        raise _not_found("image")
+        raise not_found("image")
     key = image.blob_key if kind == "original" else image.outputs.get(kind)
     if key is None:
-        raise _not_found(f"{kind} for this image (not produced, or not yet)")
+        raise not_found(f"{kind} for this image (not produced, or not yet)")
     blobs = ctx.services.blobs
     # An original has a blob of its own once the worker unpacked the submit's upload, which it does before
     # it records any image: only a pending image's may still be a window of the upload (None: not known).
@@ -121,7 +122,7 @@ async def get_image_blob(job_id: str, image_id: str, kind: str, ctx: Context, te
         else:
             stream = await run_in_threadpool(blobs.open, key)
     except BlobNotFoundError as exc:
-        raise _not_found(f"{kind} blob") from exc
+        raise not_found(f"{kind} blob") from exc
     head = await run_in_threadpool(stream.read, 64)
     media_type = sniff_image_type(head) or "application/octet-stream"
     return StreamingResponse(

@@ -18,7 +18,6 @@ import base64
 import binascii
 import hashlib
 import io
-import json
 import time
 import zipfile
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from typing import Any, BinaryIO
 
 import anyio
 from fastapi import Request
+from pydantic_core import from_json
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -90,11 +90,21 @@ def _timed_out(detail: str) -> ProblemError:
     return refusal("timeout", 408, "request-timeout", detail, headers={"Connection": "close"})
 
 
+def _declared_over(declared: str, limit: int) -> bool:
+    """Whether a ``Content-Length`` says more than ``limit`` bytes. A value that is not ASCII decimal is
+    left to the count while the body streams (``str.isdigit`` accepts '²', and ``int`` refuses more
+    than 4,300 digits: neither may raise here)."""
+    if not (declared.isascii() and declared.isdigit()):
+        return False
+    digits = declared.lstrip("0")
+    return len(digits) > len(str(limit)) or int(digits or "0") > limit
+
+
 async def _bounded(request: Request, settings: Settings) -> AsyncIterator[bytes]:
     """The body's chunks, cut off at the size limit and at the slow-client timeouts."""
     limit = settings.max_request_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = request.headers.get("content-length", "")
+    if _declared_over(declared, limit):
         raise _too_large(f"request body of {declared} bytes exceeds the limit of {limit} bytes", limit=limit)
     idle, deadline = settings.upload_idle_timeout_s, time.monotonic() + settings.upload_timeout_s
     received = 0
@@ -250,9 +260,12 @@ async def _read_json(request: Request, settings: Settings) -> Submission:
 
 
 def _parse_json(body: bytes, settings: Settings) -> Submission:
+    """Parsed by pydantic-core's JSON parser rather than ``json.loads``: it stops at a fixed nesting
+    depth (200) instead of recursing until ``RecursionError``, and refuses invalid UTF-8, lone
+    surrogates, ``NaN``/``Infinity`` and integers too long to convert, all as plain ``ValueError``."""
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = from_json(body, allow_inf_nan=False, cache_strings="keys")
+    except ValueError as exc:
         raise ProblemError(400, "malformed-json", f"the body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get(IMAGES_FIELD), list):
         raise ProblemError(

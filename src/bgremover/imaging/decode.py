@@ -16,22 +16,26 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 100_000_000
 _SRGB = ImageCms.createProfile("sRGB")
-_MAGIC: tuple[tuple[bytes, int, str], ...] = (
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
-    (b"GIF87a", 0, "image/gif"),
-    (b"GIF89a", 0, "image/gif"),
-    (b"WEBP", 8, "image/webp"),
-    (b"BM", 0, "image/bmp"),
-    (b"II*\x00", 0, "image/tiff"),
-    (b"MM\x00*", 0, "image/tiff"),
-    (b"ftypavif", 4, "image/avif"),
-    (b"ftypavis", 4, "image/avif"),
-    (b"ftypheic", 4, "image/heic"),
-    (b"ftypheix", 4, "image/heic"),
-    (b"ftypmif1", 4, "image/heif"),
-    (b"\x00\x00\x01\x00", 0, "image/x-icon"),
+# signature, its offset, the MIME type, and the Pillow plugins allowed to parse it
+_MAGIC: tuple[tuple[bytes, int, str, tuple[str, ...]], ...] = (
+    (b"\xff\xd8\xff", 0, "image/jpeg", ("JPEG",)),
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png", ("PNG",)),
+    (b"GIF87a", 0, "image/gif", ("GIF",)),
+    (b"GIF89a", 0, "image/gif", ("GIF",)),
+    (b"WEBP", 8, "image/webp", ("WEBP",)),
+    (b"BM", 0, "image/bmp", ("BMP",)),
+    (b"II*\x00", 0, "image/tiff", ("TIFF",)),
+    (b"MM\x00*", 0, "image/tiff", ("TIFF",)),
+    (b"ftypavif", 4, "image/avif", ("AVIF",)),
+    (b"ftypavis", 4, "image/avif", ("AVIF",)),
+    (b"ftypheic", 4, "image/heic", ("HEIF",)),
+    (b"ftypheix", 4, "image/heic", ("HEIF",)),
+    (b"ftypmif1", 4, "image/heif", ("AVIF", "HEIF")),  # the generic brand of AVIF files too
+    (b"\x00\x00\x01\x00", 0, "image/x-icon", ("ICO",)),
 )
+# What Pillow's parsers and codecs raise on hostile bytes: the AVIF codec raises RuntimeError (and a
+# parser recursing on crafted data would raise RecursionError, a RuntimeError too).
+_PARSE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, RuntimeError)
 
 
 class ImageDecodeError(ValueError):
@@ -43,12 +47,35 @@ class ImageDecodeError(ValueError):
         self.code = code
 
 
+def _signature(head: bytes) -> tuple[str, tuple[str, ...]] | None:
+    """(MIME type, Pillow formats) named by the file's magic bytes (the first 16 suffice), or None."""
+    for magic, offset, mime, pillow_formats in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return mime, pillow_formats
+    return None
+
+
 def sniff_image_type(head: bytes) -> str | None:
     """The MIME type named by the file's magic bytes (the first 16 bytes suffice), or None."""
-    for magic, offset, mime in _MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return mime
-    return None
+    found = _signature(head)
+    return found[0] if found else None
+
+
+def _open_signed(file: BinaryIO, head: bytes) -> Image.Image:
+    """``Image.open`` restricted to the plugins of the file's signature, so a damaged PNG is not handed
+    to every other parser Pillow has (each more attack surface) and its error names the PNG's defect.
+    A file without a known signature (the CLI's, never the API's) may be any format Pillow reads."""
+    found = _signature(head)
+    formats = None
+    if found is not None:
+        if not set(found[1]) <= Image.OPEN.keys():
+            Image.init()  # the plugins beyond the few Pillow preloads
+        formats = [name for name in found[1] if name in Image.OPEN]
+        if not formats:  # HEIC without pillow-heif
+            raise ImageDecodeError("unsupported-format", f"{found[0]} could not be decoded by this server")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(file, formats=formats)
 
 
 def _read(source: bytes | os.PathLike[str] | str | BinaryIO) -> bytes:
@@ -61,18 +88,19 @@ def _read(source: bytes | os.PathLike[str] | str | BinaryIO) -> bytes:
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
-    mime = sniff_image_type(data[:16])
+    found = _signature(data[:16])
+    mime = found[0] if found else None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+        image = _open_signed(io.BytesIO(data), data[:16])
+    except ImageDecodeError:
+        raise
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError("too-many-pixels", f"image declares too many pixels: {exc}") from exc
     except UnidentifiedImageError as exc:
-        if mime is None:
+        if found is None:
             raise ImageDecodeError("not-an-image", "not an image (no known image signature)") from exc
-        raise ImageDecodeError("unsupported-format", f"{mime} could not be decoded by this server") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageDecodeError("corrupt", f"{mime} is corrupt: its header could not be read") from exc
+    except _PARSE_ERRORS as exc:
         raise _load_error(exc, mime) from exc
     width, height = image.size
     _check_pixels(width, height, max_pixels)
@@ -85,14 +113,14 @@ def check_pixel_count(file: BinaryIO, max_pixels: int) -> None:
     """Refuse a decompression bomb from its header alone, before it is stored or queued. Other
     defects (truncated, corrupt) are left to ``decode_image`` in the worker, which names them per image."""
     position = file.tell()
+    head = file.read(16)
+    file.seek(position)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(file) as image:
-                width, height = image.size
+        with _open_signed(file, head) as image:
+            width, height = image.size
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError("too-many-pixels", f"image declares too many pixels: {exc}") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+    except (UnidentifiedImageError, *_PARSE_ERRORS):  # ImageDecodeError too: the worker names those
         return
     finally:
         file.seek(position)
@@ -187,5 +215,5 @@ def decode_image(
         )
     except ImageDecodeError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except _PARSE_ERRORS as exc:
         raise _load_error(exc, sniff_image_type(data[:16])) from exc
