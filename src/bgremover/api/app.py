@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from bgremover import __version__
-from bgremover.api import health, jobs, submit
+from bgremover.api import direct_uploads, health, jobs, submit
 from bgremover.api.context import ApiContext, ServiceSet
 from bgremover.api.heap import startup_objects_frozen
 from bgremover.api.middleware import RequestContextMiddleware
@@ -78,6 +78,6 @@ def create_app(services: ServiceSet | None = None, settings: Settings | None = N
     install_problem_handlers(app)
     install_outage_handlers(app)  # 503 + Retry-After while PostgreSQL, Redis or S3 is down
     app.add_middleware(RequestContextMiddleware)
-    for module in (submit, jobs, health):
+    for module in (submit, direct_uploads, jobs, health):
         app.include_router(module.router)
     return app
