@@ -1,0 +1,104 @@
+"""``bgremover.aws.api.handler`` on API Gateway HTTP API events, on the SQLite ledger, the SQLite
+queue and local blobs. Each phase runs in a fresh process, as a Lambda execution environment does:
+environment first, the handler module imported (its cold start), then events, warm."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from apigw_events import HOST, http_api_event, json_event, multipart_event, response_body
+
+from api.support import png_bytes
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parents[1] / "src"
+
+
+@pytest.fixture
+def lambda_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **{key: value for key, value in os.environ.items() if not key.startswith("BGR_")},
+        "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)]),
+        "BGR_DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+        "BGR_QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
+        "BGR_STORAGE_URL": f"file://{tmp_path / 'blobs'}",
+        "BGR_MODEL_DIR": str(tmp_path / "no-models"),
+        "BGR_UPLOAD_SIGNING_KEY": "s" * 32,
+        "AWS_LAMBDA_FUNCTION_NAME": "bg-remover-api",
+    }
+
+
+def invoke(env: dict[str, str], events: list[dict[str, Any]]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(HERE / "invoke_api_handler.py")],
+        input=json.dumps(events),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=env["BGR_STORAGE_URL"].removeprefix("file://").rsplit("/", 1)[0],
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def headers_of(response: dict[str, Any]) -> dict[str, str]:
+    return {name.lower(): value for name, value in response["headers"].items()}
+
+
+def test_cold_start_imports_no_inference_library(lambda_env: dict[str, str]) -> None:
+    assert invoke(lambda_env, [http_api_event("GET", "/healthz")])["loaded"] == []
+
+
+def test_photos_through_api_gateway_events_are_accepted_stored_and_served(lambda_env: dict[str, str]) -> None:
+    photos = [("a.png", png_bytes()), ("b.png", png_bytes((64, 48), (0, 0, 200)))]
+    tenant = {"X-Tenant-ID": "acme"}
+    first = invoke(
+        lambda_env,
+        [
+            multipart_event("/v1/group-images", photos, headers=tenant, threshold="0.4"),
+            multipart_event("/v1/remove-background", [("page.png", b"<html></html>")], headers=tenant),
+            json_event(
+                "POST",
+                "/v1/uploads",
+                {"files": [{"filename": "c.png", "size": len(photos[1][1])}]},
+                headers=tenant,
+            ),
+        ],
+    )
+    assert first["loaded"] == []
+    accepted, refused, slots = first["responses"]
+    assert accepted["statusCode"] == 202, accepted
+    job_id = json.loads(accepted["body"])["jobId"]
+    assert headers_of(accepted)["location"] == f"https://{HOST}/v1/jobs/{job_id}"
+    assert refused["statusCode"] == 415 and headers_of(refused)["content-type"] == "application/problem+json"
+    (slot,) = json.loads(slots["body"])["slots"]
+    assert slot["url"].startswith(f"https://{HOST}/v1/uploads/")
+
+    second = invoke(
+        lambda_env,
+        [
+            http_api_event("GET", f"/v1/jobs/{job_id}", headers=tenant),
+            http_api_event("GET", f"/v1/jobs/{job_id}/images/img-0002/original", headers=tenant),
+            http_api_event("GET", f"/v1/jobs/{job_id}", headers={"X-Tenant-ID": "globex"}),
+            http_api_event("PUT", urlsplit(slot["url"]).path, headers=slot["headers"], body=photos[1][1]),
+            json_event(
+                "POST", "/v1/remove-background", {"uploads": [slot["slot"]], "format": "webp"}, headers=tenant
+            ),
+        ],
+    )
+    job, original, other_tenant, put, by_reference = second["responses"]
+    assert job["statusCode"] == 200
+    assert json.loads(job["body"])["status"] == "queued" and json.loads(job["body"])["progress"]["total"] == 2
+    assert original["isBase64Encoded"] and response_body(original) == photos[1][1]  # binary out
+    assert other_tenant["statusCode"] == 404
+    assert put["statusCode"] == 204  # binary in
+    assert by_reference["statusCode"] == 202, by_reference
