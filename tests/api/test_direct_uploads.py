@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from api.support import assert_problem, count_jobs, jpeg_bytes, noise_png, png_bytes
 from backends import S3Server
@@ -98,6 +99,7 @@ def test_a_job_is_submitted_by_reference_and_its_photos_stay_where_they_were_put
     api: tuple[TestClient, Services],
 ) -> None:
     client, services = api
+    counted = {step: _count(step) for step in ("slot_issued", "received", "checked")}
     photos = {"a.png": png_bytes(), "b.jpg": jpeg_bytes(), "c.png": png_bytes((50, 40), (0, 90, 0))}
     issued = slots_for(client, photos)
     assert [slot["imageId"] for slot in issued["slots"]] == ["img-0001", "img-0002", "img-0003"]
@@ -127,6 +129,13 @@ def test_a_job_is_submitted_by_reference_and_its_photos_stay_where_they_were_put
     assert services.dispatcher.depth() == 1
     original = client.get(f"/v1/jobs/{job_id}/images/img-0002/original", headers=ACME)
     assert (original.status_code, original.content) == (200, photos["b.jpg"])
+    received = 0 if on_s3 else 3  # on S3 the store took the photos, not the API
+    increments = {step: _count(step) - before for step, before in counted.items()}
+    assert increments == {"slot_issued": 3, "received": received, "checked": 3}
+
+
+def _count(step: str) -> float:
+    return REGISTRY.get_sample_value("bgr_direct_uploads_total", {"step": step}) or 0.0
 
 
 def test_an_upload_makes_one_job_a_replay_returns_it_and_other_options_are_refused(

@@ -47,6 +47,7 @@ from bgremover.blobs.base import BlobNotFoundError, BlobStore, DirectUploadBlobS
 from bgremover.blobs.keys import direct_upload_key
 from bgremover.ledger.base import NewImage
 from bgremover.observability.logging import bind_log_context, get_logger
+from bgremover.observability.metrics import DIRECT_UPLOADS
 from bgremover.settings import Settings
 
 router = APIRouter()
@@ -159,6 +160,7 @@ def create_upload_slots(request: Request, body: SlotRequest, ctx: Context, tenan
             | {"method": "PUT", "url": url, "headers": headers}
         )
     bind_log_context(upload_id=upload_id)
+    DIRECT_UPLOADS.labels(step="slot_issued").inc(len(slots))
     _log.info("upload slots issued", slots=len(slots))
     expires_at = datetime.fromtimestamp(expires, UTC).isoformat().replace("+00:00", "Z")
     return JSONResponse({"uploadId": upload_id, "expiresAt": expires_at, "slots": slots}, status_code=201)
@@ -204,6 +206,7 @@ async def put_upload_slot(slot: str, request: Request, ctx: Context) -> Response
             )
         spool.seek(0)
         await run_in_threadpool(blobs.put_stream, key, spool, content_type=claims.content_type)
+    DIRECT_UPLOADS.labels(step="received").inc()
     return Response(status_code=204)
 
 
@@ -268,4 +271,5 @@ async def read_references(ctx: ApiContext, tenant: str, references: References) 
     """A by-reference submit checked against the limits and its stored photos, or a ``ProblemError``."""
     claims = _claims(slot_signer(ctx.settings), tenant, references.slots, ctx.settings)
     images = await run_in_threadpool(_checked_images, ctx.services.blobs, claims, ctx.settings)
+    DIRECT_UPLOADS.labels(step="checked").inc(len(images))
     return ReferencedUpload(claims[0].upload_id, images)
