@@ -3,7 +3,14 @@ gave, the job submitted by reference, run by a real worker on the real models.""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
 from e2e_server import Server, wait_for_job
+
+from api.support import png_bytes
 
 
 def test_a_job_submitted_by_reference_runs_to_success(server: Server, photos: dict[str, bytes]) -> None:
@@ -36,3 +43,31 @@ def test_a_job_submitted_by_reference_runs_to_success(server: Server, photos: di
         }
         original = client.get(images["c.jpg"]["originalUrl"])
         assert original.content == photos["c"]
+
+
+def test_a_second_put_while_the_first_still_streams_is_refused(server: Server) -> None:
+    """Single use holds against a race too: the slot is taken when its first PUT starts, not when the
+    photo lands."""
+    data = png_bytes((64, 64))
+    first_half_sent, finish = threading.Event(), threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        yield data[: len(data) // 2]
+        first_half_sent.set()
+        finish.wait(30)
+        yield data[len(data) // 2 :]
+
+    with server.client("shop") as client:
+        issued = client.post("/v1/uploads", json={"files": [{"filename": "a.png", "size": len(data)}]})
+        (slot,) = issued.json()["slots"]
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(client.put, slot["url"], content=slow_body())
+            assert first_half_sent.wait(30)
+            time.sleep(0.5)  # the first half reached the server
+            second = client.put(slot["url"], content=data)
+            finish.set()
+            assert second.status_code == 409 and second.json()["type"].endswith("upload-slot-used")
+            assert first.result(timeout=30).status_code == 204
+        third = client.put(slot["url"], content=data)
+        assert third.status_code == 409
+        assert client.post("/v1/group-images", json={"uploads": [slot["slot"]]}).status_code == 202

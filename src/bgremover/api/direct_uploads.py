@@ -56,6 +56,11 @@ _SPOOL_BYTES = 1024 * 1024
 _CHECK_THREADS = 16  # photos checked at once on S3: each check is a HEAD and one or two ranged GETs
 _DEFAULT_TYPE = "application/octet-stream"
 
+# Slots whose PUT is in progress in this process: a second PUT of one while the first still streams is
+# refused at once, not raced (the blob appears only once its write completes). The local disk's store
+# serves one API process (``serve``), so this and the check for an existing blob make a slot single-use.
+_RECEIVING: set[str] = set()
+
 Tenant = Annotated[str, Depends(submit_tenant)]
 Context = Annotated[ApiContext, Depends(api_context)]
 
@@ -186,10 +191,23 @@ async def put_upload_slot(slot: str, request: Request, ctx: Context) -> Response
     signed slot is the credential, as a presigned URL is on S3: the tenant is the one it names."""
     claims = _verified(slot_signer(ctx.settings), slot)
     bind_log_context(tenant_id=claims.tenant, upload_id=claims.upload_id)
-    blobs = ctx.services.blobs
     key = direct_upload_key(claims.tenant, claims.upload_id, claims.image_id)
-    if await run_in_threadpool(blobs.exists, key):
-        raise ProblemError(409, "upload-slot-used", "a photo was already sent to this slot", slot=slot)
+    used = ProblemError(409, "upload-slot-used", "a photo was already sent to this slot", slot=slot)
+    if key in _RECEIVING:  # checked and claimed with no await between: one PUT per slot at a time
+        raise used
+    _RECEIVING.add(key)
+    try:
+        if await run_in_threadpool(ctx.services.blobs.exists, key):
+            raise used
+        await _receive(request, ctx, claims, key)
+    finally:
+        _RECEIVING.discard(key)
+    DIRECT_UPLOADS.labels(step="received").inc()
+    return Response(status_code=204)
+
+
+async def _receive(request: Request, ctx: ApiContext, claims: SlotClaims, key: str) -> None:
+    """The body, exactly the slot's size, spooled (1 MB in memory, then disk), then stored as one blob."""
     with tempfile.SpooledTemporaryFile(_SPOOL_BYTES) as spool:
         received = 0
         async for chunk in _bounded(request, ctx.settings):
@@ -205,9 +223,7 @@ async def put_upload_slot(slot: str, request: Request, ctx: Context) -> Response
                 size=claims.size,
             )
         spool.seek(0)
-        await run_in_threadpool(blobs.put_stream, key, spool, content_type=claims.content_type)
-    DIRECT_UPLOADS.labels(step="received").inc()
-    return Response(status_code=204)
+        await run_in_threadpool(ctx.services.blobs.put_stream, key, spool, content_type=claims.content_type)
 
 
 def _claims(signer: SlotSigner, tenant: str, slots: list[Any], settings: Settings) -> list[SlotClaims]:
