@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     # process signs with a random key of its own). At most a day: the one-job-per-upload guard is the
     # ledger's idempotency window (24 h).
     upload_slot_ttl_s: int = Field(default=3600, ge=60, le=86400)
-    upload_signing_key: SecretStr | None = None
+    upload_signing_key: SecretStr | None = Field(default=None, min_length=32)  # a short key fails start-up
 
     _rates = field_validator("rate_limit", "read_rate_limit")(_valid_rate)
 

@@ -271,3 +271,8 @@ def test_s3_checks_read_a_photo_in_ranges_not_whole(s3: S3Server) -> None:
         staged = _stage("a.png", stream, len(data), Settings())
     assert staged.content_type == "image/png"
     assert len(fetched) <= 3 and sum(fetched) < len(data) / 4, fetched
+
+
+def test_a_short_signing_key_fails_at_start_up() -> None:
+    with pytest.raises(ValueError, match="upload_signing_key"):
+        Settings(upload_signing_key="short")

@@ -82,9 +82,6 @@ class References:
     slots: list[Any]
     options: dict[str, Any]
 
-    def close(self) -> None:
-        """Nothing to release: the photos are already in blob storage."""
-
 
 def _too_large(detail: str, **extensions: Any) -> ProblemError:
     return ProblemError(413, "payload-too-large", detail, **extensions)
