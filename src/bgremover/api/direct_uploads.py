@@ -116,7 +116,10 @@ def _check_declared(files: list[DeclaredFile], settings: Settings) -> None:
                 filename=name,
                 limit=settings.max_image_bytes,
             )
-    total = sum(declared.size for declared in files)
+    _check_total(sum(declared.size for declared in files), settings)
+
+
+def _check_total(total: int, settings: Settings) -> None:
     if total > settings.max_request_bytes:
         raise _too_large(
             f"{total} bytes in all exceed the limit of {settings.max_request_bytes} per request",
@@ -274,12 +277,7 @@ def _checked_image(blobs: BlobStore, claim: SlotClaims, settings: Settings) -> N
 def _checked_images(blobs: BlobStore, claims: list[SlotClaims], settings: Settings) -> list[NewImage]:
     with ThreadPoolExecutor(min(_CHECK_THREADS, len(claims))) as pool:
         images = list(pool.map(lambda claim: _checked_image(blobs, claim, settings), claims))
-    total = sum(image.size_bytes for image in images)
-    if total > settings.max_request_bytes:
-        raise _too_large(
-            f"{total} bytes in all exceed the limit of {settings.max_request_bytes} per request",
-            limit=settings.max_request_bytes,
-        )
+    _check_total(sum(image.size_bytes for image in images), settings)
     return images
 
 
