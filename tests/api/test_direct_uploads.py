@@ -21,6 +21,11 @@ from backends import S3Server
 from bgremover.api import create_app
 from bgremover.api.slot_tokens import SlotClaims, SlotSigner
 from bgremover.blobs.keys import direct_upload_key
+from bgremover.params import TenantConfigCache
+from bgremover.params.local import LocalParameterStore
+from bgremover.pipeline import JobRunner
+from bgremover.pipeline.engines import Engines
+from bgremover.pipeline.runner import RunnerLimits
 from bgremover.settings import Settings
 from bgremover.wiring import Services, build_services
 
@@ -276,3 +281,39 @@ def test_s3_checks_read_a_photo_in_ranges_not_whole(s3: S3Server) -> None:
 def test_a_short_signing_key_fails_at_start_up() -> None:
     with pytest.raises(ValueError, match="upload_signing_key"):
         Settings(upload_signing_key="short")
+
+
+def test_a_referenced_job_runs_and_its_outputs_land_beside_the_photos(
+    api: tuple[TestClient, Services], model_dir: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    """The worker's own job runner on the same store (local disk, or S3 through moto): it reads each
+    photo where the client put it (there is no upload blob to unpack) and writes the outputs beside it."""
+    client, services = api
+    folder = shared_data / "fashion_products"
+    photos = {name: (folder / name).read_bytes() for name in ("ukbench00000.jpg", "ukbench00200.jpg")}
+    issued = slots_for(client, photos)
+    for slot, data in zip(issued["slots"], photos.values(), strict=True):
+        put(client, slot, data)
+    response = client.post(
+        "/v1/remove-background", json={"uploads": [s["slot"] for s in issued["slots"]]}, headers=ACME
+    )
+    job_id = response.json()["jobId"]
+    configs = TenantConfigCache(LocalParameterStore(tmp_path / "params"), stage="dev", max_age_s=0)
+    runner = JobRunner(
+        ledger=services.ledger,
+        blobs=services.blobs,
+        configs=configs,
+        engines=Engines(model_dir),
+        owner="test-worker",
+        limits=RunnerLimits(),
+    )
+    runner(job_id)
+    job = client.get(f"/v1/jobs/{job_id}", headers=ACME).json()
+    assert job["status"] == "succeeded", job
+    prefix = f"acme/uploads/{issued['uploadId']}/"
+    stored = set(services.blobs.list(prefix))
+    for image in services.ledger.list_images("acme", job_id):
+        assert image.outputs and all(key.startswith(prefix) for key in image.outputs.values())
+        assert set(image.outputs.values()) | {image.blob_key} <= stored
+    cutout = client.get(job["result"]["images"][0]["cutoutUrl"], headers=ACME)
+    assert cutout.status_code == 200 and cutout.content[:8] == b"\x89PNG\r\n\x1a\n"
