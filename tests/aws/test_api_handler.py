@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
+import httpx
 import pytest
 from apigw_events import HOST, http_api_event, json_event, multipart_event, response_body
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from api.support import png_bytes
+from api.support import noise_png, png_bytes
+from backends import S3_TEST_ENV, S3Server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -47,7 +50,7 @@ def invoke(env: dict[str, str], events: list[dict[str, Any]]) -> dict[str, Any]:
         capture_output=True,
         text=True,
         env=env,
-        cwd=env["BGR_STORAGE_URL"].removeprefix("file://").rsplit("/", 1)[0],
+        cwd=Path(env["BGR_DATABASE_URL"].removeprefix("sqlite:///")).parent,  # the test's own folder
         timeout=120,
         check=False,
     )
@@ -122,3 +125,28 @@ def test_photos_through_api_gateway_events_are_accepted_stored_and_served(lambda
     assert other_tenant["statusCode"] == 404
     assert put["statusCode"] == 204  # binary in
     assert by_reference["statusCode"] == 202, by_reference
+
+
+def test_thirty_photos_of_2_mb_go_straight_to_s3_and_are_submitted_by_reference(
+    lambda_env: dict[str, str], s3: S3Server
+) -> None:
+    """60 MB, ten Lambda requests' worth: the handler hands out presigned S3 PUTs, the photos go to the
+    bucket (moto's server), and the submit event carries the slots only."""
+    bucket = s3.create_bucket()
+    env = {**lambda_env, **S3_TEST_ENV, "BGR_STORAGE_URL": f"s3://{bucket}/bg-remover"}
+    env["BGR_S3_ENDPOINT_URL"] = s3.endpoint_url
+    photos = [(f"p{i:02d}.png", noise_png((816, 816))) for i in range(30)]
+    assert all(len(data) > 1_990_000 for _, data in photos)
+    declared = [{"filename": name, "size": len(data), "contentType": "image/png"} for name, data in photos]
+    (issued,) = invoke(env, [json_event("POST", "/v1/uploads", {"files": declared})])["responses"]
+    slots = json.loads(issued["body"])["slots"]
+    for slot, (_, data) in zip(slots, photos, strict=True):
+        assert slot["url"].startswith(f"{s3.endpoint_url}/{bucket}/bg-remover/default/uploads/")
+        assert httpx.put(slot["url"], content=data, headers=slot["headers"]).status_code == 200
+
+    submit = json_event("POST", "/v1/group-images", {"uploads": [slot["slot"] for slot in slots]})
+    assert len(submit["body"]) < 30_000  # the photos are 60 MB
+    (accepted,) = invoke(env, [submit])["responses"]
+    assert accepted["statusCode"] == 202, accepted
+    objects = boto3.client("s3", endpoint_url=s3.endpoint_url).list_objects_v2(Bucket=bucket)["Contents"]
+    assert sorted(o["Size"] for o in objects) == sorted(len(data) for _, data in photos)
