@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     http_header_timeout_s: float = Field(default=10.0, gt=0)
     http_keep_alive_s: int = Field(default=5, ge=1)  # idle keep-alive connections are closed after this
     http_limit_concurrency: int | None = Field(default=1000, ge=1)  # connections/tasks, then 503
+    # Direct uploads (bgremover.api.direct_uploads): how long a slot may be used, and the key that signs
+    # slots (set it wherever more than one API process runs: Lambda, several nodes; without it each
+    # process signs with a random key of its own). At most a day: the one-job-per-upload guard is the
+    # ledger's idempotency window (24 h).
+    upload_slot_ttl_s: int = Field(default=3600, ge=60, le=86400)
+    upload_signing_key: SecretStr | None = Field(default=None, min_length=32)  # a short key fails start-up
 
     _rates = field_validator("rate_limit", "read_rate_limit")(_valid_rate)
 

@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from bgremover import __version__
-from bgremover.api import archive, health, job_events, job_list, jobs, submit
+from bgremover.api import archive, direct_uploads, health, job_events, job_list, jobs, submit
 from bgremover.api.context import ApiContext, ServiceSet
 from bgremover.api.heap import startup_objects_frozen
 from bgremover.api.job_watch import JobWatcher
@@ -86,7 +86,7 @@ def create_app(services: ServiceSet | None = None, settings: Settings | None = N
     install_problem_handlers(app)
     install_outage_handlers(app)  # 503 + Retry-After while PostgreSQL, Redis or S3 is down
     app.add_middleware(RequestContextMiddleware)
-    for module in (submit, job_list, jobs, job_events, archive, health):
+    for module in (submit, direct_uploads, job_list, jobs, job_events, archive, health):
         app.include_router(module.router)
     install_web_page(app)
     return app

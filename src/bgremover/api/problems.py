@@ -61,7 +61,11 @@ _PROBLEM_REASONS = {
     403: "A credential for one tenant sent with another tenant's X-Tenant-ID or Host",
     404: "No such job or image for this tenant",
     408: "The upload stalled or exceeded its deadline",
-    409: "The job is not final yet (its archive exists once it is)",
+    409: (
+        "The job is not final yet (no archive), an upload slot already used, a photo not yet sent"
+        " to its slot, or an upload already submitted"
+    ),
+    410: "The upload slot has expired",
     413: "Too many images, an image or the request too large, or too many pixels",
     415: "Bytes that are not a supported image",
     422: "Invalid options, or an Idempotency-Key reused with another body",

@@ -22,12 +22,13 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from bgremover.api.context import ApiContext, api_context
+from bgremover.api.direct_uploads import read_references
 from bgremover.api.options import GroupImagesOptions, RemoveBackgroundOptions
 from bgremover.api.problems import ProblemError, documented_problems, problem, request_id_of
 from bgremover.api.quotas import Admission, admit_before_body, admit_images
 from bgremover.api.ratelimit import submit_tenant
 from bgremover.api.representation import status_url
-from bgremover.api.uploads import StagedImage, Submission, read_submission
+from bgremover.api.uploads import References, StagedImage, Submission, read_submission
 from bgremover.blobs.keys import original_key, upload_key
 from bgremover.blobs.upload import put_upload
 from bgremover.ledger.base import IdempotencyConflictError, Job, JobType, NewImage, NewJob
@@ -139,26 +140,12 @@ async def submit(
             admit_before_body, ctx.services.ledger, tenant, limits, idempotency_key, now
         )
     submission = await read_submission(request, ctx.settings)
+    if isinstance(submission, References):
+        return await _submit_references(request, ctx, tenant, job_type, options_model, admission, submission)
     try:
-        if not admission.within_quota(len(submission.images)):  # refused unless a replay
-            await run_in_threadpool(
-                admit_images,
-                ctx.services.ledger,
-                admission,
-                tenant,
-                idempotency_key,
-                len(submission.images),
-                now,
-            )
-        new = NewJob(
-            job_id=uuid.uuid4().hex,
-            tenant_id=tenant,
-            type=job_type,
-            images=[],
-            options=_options(options_model, submission.options),
-            request_id=request_id_of(request),
-            idempotency_key=idempotency_key,
-        )
+        await _admit(ctx, admission, tenant, idempotency_key, len(submission.images), now)
+        options = _options(options_model, submission.options)
+        new = _new_job(request, tenant, job_type, options, idempotency_key)
         bind_log_context(job_id=new.job_id)
         job, created = await run_in_threadpool(
             _store_and_record, ctx, new, submission, idempotency_key is not None
@@ -172,15 +159,75 @@ async def submit(
         ) from exc
     finally:
         submission.close()
+    return await _queue(request, ctx, job, created)
+
+
+async def _submit_references(
+    request: Request,
+    ctx: ApiContext,
+    tenant: str,
+    job_type: JobType,
+    options_model: type[BaseModel],
+    admission: Admission,
+    references: References,
+) -> JSONResponse:
+    """A job whose photos a direct upload stored: the images are recorded where they are (nothing is
+    copied), and the upload's id is the idempotency key, so an upload makes one job at most."""
+    options = _options(options_model, references.options)
+    referenced = await read_references(ctx, tenant, references)
+    key = referenced.idempotency_key
+    await _admit(ctx, admission, tenant, key, len(referenced.images), datetime.now(UTC))
+    new = dataclasses.replace(
+        _new_job(request, tenant, job_type, options, key),
+        images=referenced.images,
+        request_fingerprint=referenced.fingerprint(job_type.value, options),
+    )
+    bind_log_context(job_id=new.job_id, upload_id=referenced.upload_id)
+    try:
+        job, created = await run_in_threadpool(ctx.services.ledger.create_job, new)
+    except IdempotencyConflictError as exc:
+        raise ProblemError(
+            409,
+            "upload-already-submitted",
+            "this upload was already submitted with other slots or options",
+            jobId=exc.existing_job_id,
+        ) from exc
+    return await _queue(request, ctx, job, created)
+
+
+async def _admit(
+    ctx: ApiContext, admission: Admission, tenant: str, key: str | None, count: int, now: datetime
+) -> None:
+    """The monthly image quota, once the image count is known (a replay is never refused)."""
+    if not admission.within_quota(count):
+        await run_in_threadpool(admit_images, ctx.services.ledger, admission, tenant, key, count, now)
+
+
+def _new_job(
+    request: Request, tenant: str, job_type: JobType, options: dict[str, Any], key: str | None
+) -> NewJob:
+    return NewJob(
+        job_id=uuid.uuid4().hex,
+        tenant_id=tenant,
+        type=job_type,
+        images=[],
+        options=options,
+        request_id=request_id_of(request),
+        idempotency_key=key,
+    )
+
+
+async def _queue(request: Request, ctx: ApiContext, job: Job, created: bool) -> JSONResponse:
+    """A new job handed to the queue within the bound (else 503, the job failed); a replay as it is."""
     if not created:
         bind_log_context(job_id=job.job_id)
         _log.info("idempotent replay", status=job.status.value)
         return _accepted(request, job, replayed=True)
-    JOBS.labels(type=job_type.value, status="queued").inc()
+    JOBS.labels(type=job.type.value, status="queued").inc()
     reason = await _hand_off(ctx, job.job_id)
     if reason is not None:
         await _refuse_unqueued(request, ctx, job, reason)
-    _log.info("job accepted", type=job_type.value, images=job.progress_total)
+    _log.info("job accepted", type=job.type.value, images=job.progress_total)
     return _accepted(request, job, replayed=False)
 
 
@@ -204,6 +251,7 @@ def _documented_body(options_model: type[BaseModel]) -> dict[str, Any]:
     options = options_model.model_json_schema()
     fields = options.get("properties", {})
     images = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    slots = {"type": "array", "items": {"type": "string"}, "description": "slots from POST /v1/uploads"}
     encoded = {
         "type": "array",
         "items": {
@@ -226,8 +274,8 @@ def _documented_body(options_model: type[BaseModel]) -> dict[str, Any]:
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "required": ["images"],
-                        "properties": {"images": encoded, **fields},
+                        "oneOf": [{"required": ["images"]}, {"required": ["uploads"]}],
+                        "properties": {"images": encoded, "uploads": slots, **fields},
                     }
                 },
             },
@@ -237,7 +285,7 @@ def _documented_body(options_model: type[BaseModel]) -> dict[str, Any]:
 
 _GROUP_DOC = _documented_body(GroupImagesOptions)
 _REMOVE_DOC = _documented_body(RemoveBackgroundOptions)
-_SUBMIT_PROBLEMS = documented_problems(400, 401, 402, 403, 408, 413, 415, 422, 429, 503)
+_SUBMIT_PROBLEMS = documented_problems(400, 401, 402, 403, 404, 408, 409, 410, 413, 415, 422, 429, 503)
 
 
 @router.post(

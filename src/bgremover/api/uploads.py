@@ -36,6 +36,7 @@ from bgremover.imaging.decode import ImageDecodeError, check_pixel_count, sniff_
 from bgremover.settings import Settings
 
 IMAGES_FIELD = "images"
+UPLOADS_FIELD = "uploads"  # a submit by reference: the slots of a direct upload (api.direct_uploads)
 _SNIFF_BYTES = 64
 _MAX_FILENAME = 255
 _MAX_OPTION_FIELDS = 50
@@ -71,6 +72,15 @@ class Submission:
     def close(self) -> None:
         for image in self.images:
             image.close()
+
+
+@dataclass(slots=True)
+class References:
+    """A JSON submit naming upload slots instead of carrying photos (``{"uploads": [slot, ...]}``):
+    nothing is staged here; ``bgremover.api.direct_uploads`` checks the stored photos."""
+
+    slots: list[Any]
+    options: dict[str, Any]
 
 
 def _too_large(detail: str, **extensions: Any) -> ProblemError:
@@ -177,7 +187,7 @@ def _refuse_hostile(filename: str, file: BinaryIO, settings: Settings) -> None:
         )
 
 
-async def read_submission(request: Request, settings: Settings) -> Submission:
+async def read_submission(request: Request, settings: Settings) -> Submission | References:
     """The images and raw options of a submit request; raises ``ProblemError`` on any bad input."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type == "multipart/form-data":
@@ -252,14 +262,14 @@ async def _read_multipart(request: Request, settings: Settings) -> Submission:
     return Submission(staged, options)
 
 
-async def _read_json(request: Request, settings: Settings) -> Submission:
+async def _read_json(request: Request, settings: Settings) -> Submission | References:
     body = bytearray()
     async for chunk in _bounded(request, settings):
         body.extend(chunk)
     return await run_in_threadpool(_parse_json, bytes(body), settings)
 
 
-def _parse_json(body: bytes, settings: Settings) -> Submission:
+def _parse_json(body: bytes, settings: Settings) -> Submission | References:
     """Parsed by pydantic-core's JSON parser rather than ``json.loads``: it stops at a fixed nesting
     depth (200) instead of recursing until ``RecursionError``, and refuses invalid UTF-8, lone
     surrogates, ``NaN``/``Infinity`` and integers too long to convert, all as plain ``ValueError``."""
@@ -267,6 +277,8 @@ def _parse_json(body: bytes, settings: Settings) -> Submission:
         document = from_json(body, allow_inf_nan=False, cache_strings="keys")
     except ValueError as exc:
         raise ProblemError(400, "malformed-json", f"the body is not valid JSON: {exc}") from exc
+    if isinstance(document, dict) and UPLOADS_FIELD in document and IMAGES_FIELD not in document:
+        return References(document.pop(UPLOADS_FIELD), document)
     if not isinstance(document, dict) or not isinstance(document.get(IMAGES_FIELD), list):
         raise ProblemError(
             400, "malformed-json", 'expected {"images": [{"filename": ..., "data": <base64>}], ...options}'

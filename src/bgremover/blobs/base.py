@@ -52,3 +52,20 @@ class PresigningBlobStore(BlobStore, Protocol):
     def presigned_url(self, key: str) -> str | None:
         """The URL, or ``None`` where presigning is not configured."""
         ...
+
+
+@runtime_checkable
+class DirectUploadBlobStore(BlobStore, Protocol):
+    """A store clients upload to themselves (S3), so photos of a direct upload never pass through
+    the API; the API then checks each one by reading its head and tail only."""
+
+    def presigned_put(
+        self, key: str, *, size: int, content_type: str, expires_in: int
+    ) -> tuple[str, dict[str, str]]:
+        """A URL for one PUT of exactly ``size`` bytes of ``content_type`` that cannot overwrite an
+        existing blob, valid ``expires_in`` seconds, and the headers the client must send with it."""
+        ...
+
+    def open_ranged(self, key: str) -> BinaryIO:
+        """A seekable reader that fetches only the ranges read; ``BlobNotFoundError`` when missing."""
+        ...

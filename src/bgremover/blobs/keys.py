@@ -10,6 +10,7 @@ from __future__ import annotations
 
 ORIGINAL = "original"
 UPLOAD = "upload"
+DIRECT_UPLOADS = "uploads"
 
 
 def job_prefix(tenant_id: str, job_id: str) -> str:
@@ -35,3 +36,10 @@ def output_key(original: str, kind: str) -> str:
     if name == ORIGINAL:
         return f"{folder}/{kind}"
     return f"{folder}/{name.removesuffix(f'.{ORIGINAL}')}.{kind}"
+
+
+def direct_upload_key(tenant_id: str, upload_id: str, image_id: str) -> str:
+    """Where a client's direct upload puts one photo (``api.direct_uploads``): the job submitted by
+    reference records it as the image's original, so the worker reads it in place and writes the
+    outputs beside it (``output_key``); nothing is copied or unpacked."""
+    return f"{tenant_id}/{DIRECT_UPLOADS}/{upload_id}/{image_id}.{ORIGINAL}"

@@ -96,6 +96,12 @@ REFUSALS = Counter(
     "(429), quota (402), timeout (408).",
     ["reason"],
 )
+DIRECT_UPLOADS = Counter(
+    "bgr_direct_uploads_total",
+    "Photos of direct uploads, by step: slot_issued, received (by the API's own PUT, for stores that do "
+    "not take uploads themselves), checked (stored, and passed the checks of a submit by reference).",
+    ["step"],
+)
 CONFIG_CACHE = Counter(
     "bgr_config_cache_requests_total",
     "Per-tenant configuration lookups in workers: hit, miss (loaded from the store) or stale (store "
