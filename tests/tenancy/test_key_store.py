@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bgremover.ledger.base import ApiKeyRecord, utcnow
 from bgremover.ledger.schema import api_keys
-from bgremover.ledger.sql import utcnow
+from bgremover.ledger.sql_keys import SqlApiKeyStore
 from bgremover.tenancy.api_keys import KEY_PREFIX, digest_hex, issue_key, split_key
-from bgremover.tenancy.key_store import ApiKeyRecord, SqlApiKeyStore
 from bgremover.tenancy.stored_keys import StoredKeySnapshot
 
 
