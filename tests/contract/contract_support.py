@@ -6,9 +6,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from bgremover.ledger import JobType, NewImage, NewJob
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import JobLedger
 
 TENANT = "t-contract"
+# The fixture (tests/backends.py) giving a fresh database URL per test, per ledger backend on a server.
+SERVER_LEDGER_URLS = {"postgresql": "postgres_url", "dynamodb": "dynamodb_url"}
 
 
 class ManualClock:
@@ -24,7 +26,7 @@ class ManualClock:
         self.now += timedelta(seconds=seconds)
 
 
-def new_job(ledger: SqlJobLedger, images: int = 2) -> str:
+def new_job(ledger: JobLedger, images: int = 2) -> str:
     job_id = uuid.uuid4().hex
     tenant = TENANT
     ledger.create_job(

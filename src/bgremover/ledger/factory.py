@@ -7,20 +7,24 @@ adapters are imported on demand, so a process on one backend never loads the oth
 
 from __future__ import annotations
 
-from bgremover.ledger.base import ApiKeyStore, JobLedger
+from collections.abc import Callable
+from datetime import datetime
+
+from bgremover.ledger.base import ApiKeyStore, JobLedger, utcnow
 
 DYNAMODB_SCHEME = "dynamodb://"
 
 
-def ledger_from_url(url: str, *, migrate: bool = True) -> JobLedger:
-    """The ledger on ``url``; ``migrate`` creates or upgrades its schema first (idempotent)."""
+def ledger_from_url(url: str, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow) -> JobLedger:
+    """The ledger on ``url``; ``migrate`` creates or upgrades its schema first (idempotent). Each call
+    opens its own connections (an engine, a boto3 client), as a separate process would."""
     if url.startswith(DYNAMODB_SCHEME):
         from bgremover.ledger.dynamodb import DynamoDbJobLedger
 
-        return DynamoDbJobLedger.from_url(url, migrate=migrate)
+        return DynamoDbJobLedger.from_url(url, migrate=migrate, clock=clock)
     from bgremover.ledger.sql import SqlJobLedger
 
-    return SqlJobLedger.from_url(url, migrate=migrate)
+    return SqlJobLedger.from_url(url, migrate=migrate, clock=clock)
 
 
 def key_store_from_url(url: str, *, migrate: bool = False) -> ApiKeyStore:

@@ -65,8 +65,10 @@ class SqlJobLedger(SqlWebhookOutbox):
         self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
-    def from_url(cls, url: str, *, migrate: bool = True) -> SqlJobLedger:
-        ledger = cls(create_ledger_engine(url))
+    def from_url(
+        cls, url: str, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow
+    ) -> SqlJobLedger:
+        ledger = cls(create_ledger_engine(url), clock=clock)
         if migrate:
             ledger.migrate()
         return ledger
