@@ -38,6 +38,10 @@ S3_TEST_ENV = {
 }
 
 
+# The fixture (below) giving a fresh database URL per test, per ledger backend on a server.
+SERVER_LEDGER_URLS = {"postgresql": "postgres_url", "dynamodb": "dynamodb_url"}
+
+
 def free_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from contract_support import SERVER_LEDGER_URLS, ManualClock
+from contract_support import ManualClock
 
-from backends import REDIS_URL, S3Server, redis_namespace
+from backends import REDIS_URL, SERVER_LEDGER_URLS, S3Server, redis_namespace
 from bgremover.blobs import BlobStore
 from bgremover.blobs.local import LocalBlobStore
 from bgremover.blobs.s3 import S3BlobStore

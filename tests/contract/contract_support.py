@@ -9,8 +9,6 @@ from bgremover.ledger import JobType, NewImage, NewJob
 from bgremover.ledger.base import JobLedger
 
 TENANT = "t-contract"
-# The fixture (tests/backends.py) giving a fresh database URL per test, per ledger backend on a server.
-SERVER_LEDGER_URLS = {"postgresql": "postgres_url", "dynamodb": "dynamodb_url"}
 
 
 class ManualClock:

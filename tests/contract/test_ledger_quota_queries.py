@@ -10,8 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from contract_support import SERVER_LEDGER_URLS, ManualClock
+from contract_support import ManualClock
 
+from backends import SERVER_LEDGER_URLS
 from bgremover.ledger import JobType, NewImage, NewJob
 from bgremover.ledger.base import JobLedger
 from bgremover.ledger.factory import ledger_from_url

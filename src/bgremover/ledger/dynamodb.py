@@ -53,7 +53,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
 
 from bgremover.ledger.base import (
     IdempotencyConflictError,
@@ -72,9 +71,7 @@ from bgremover.ledger.dynamodb_outbox import DynamoDbWebhookOutbox
 from bgremover.ledger.dynamodb_table import (
     Table,
     Write,
-    condition_failed,
     create_table,
-    deserialize,
     dumps,
     epoch_seconds,
     from_micros,
@@ -415,20 +412,10 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
             condition="#status = :queued OR (#status = :running AND #lease_expires_at < :now)",
             values={":queued": "queued", ":running": "running", ":now": micros(now)},
         )
-        try:
-            updated = self._db.client.update_item(
-                **write.params(self._db.name),
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            if not condition_failed(error):
-                raise
-            # A retried request whose first try won (its answer was lost) finds its own lease: ours.
-            held = deserialize(error.response.get("Item") or {})
-            mine = held.get("lease_owner") == owner and held.get("status") == JobStatus.RUNNING.value
-            return self._with_groups(held) if mine else None
-        return self._with_groups(deserialize(updated["Attributes"]))
+        # A retried request whose first try won (its answer lost) finds the lease taken and answers
+        # None: the job then waits for its lease to expire and the reaper, never runs twice.
+        claimed = self._db.update(write, ReturnValues="ALL_NEW")
+        return None if claimed is None else self._with_groups(claimed)
 
     def heartbeat(self, job_id: str, owner: str, lease_seconds: float) -> None:
         now = self._now()
