@@ -23,7 +23,11 @@ import psycopg
 import pytest
 import redis
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from werkzeug.serving import make_server
 
 PG_ADMIN_DSN = os.environ.get("BGR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -96,7 +100,9 @@ class AtomicMotoServer(ThreadedMotoServer):
             with lock:
                 return list(app(environ, start_response))
 
-        self._server = make_server(self._ip_address, self._port, one_at_a_time, threaded=True)
+        self._server = make_server(
+            self._ip_address, self._port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler
+        )
         self._server_ready_event.set()
         self._server.serve_forever()
 
