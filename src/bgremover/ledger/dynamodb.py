@@ -28,9 +28,10 @@ by ``Query`` on the job's partition.
 Global secondary indexes (sparse: an item is in an index only while it has the index's key), which
 answer every question of the reaper, the quotas and the sender without a ``Scan``:
 
-- ``by-tenant`` (``tenant_pk``, ``tenant_sk`` = ``{created_us:020}#{job_id}``, all attributes): a
-  tenant's jobs newest first (``list_jobs``) and since a date (the monthly image quota). Overloaded:
-  ``dlv#{job_id}`` holds a job's webhook deliveries, ``keys`` the API keys (``{tenant}#...``).
+- ``by-tenant`` (``tenant_pk``, ``tenant_sk`` = ``{created_us:020}#{job_id}``, projecting only
+  attributes that seldom change, so a running job's frequent writes cost no index write): a tenant's
+  jobs newest first (``list_jobs``, then read by key) and since a date (the monthly image quota).
+  Overloaded: ``dlv#{job_id}`` holds a job's webhook deliveries, ``keys`` the API keys.
 - ``by-due`` (``due_pk``, ``due_at``): ``job#queued`` at its last enqueue ("queued too long"),
   ``job#running`` at its lease expiry ("lease expired"), ``dlv#pending`` when due (the later of its
   next attempt and its sender's lease), ``dlv#ended`` at its last attempt (retention purge).
@@ -318,12 +319,12 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
         if filters:
             params["FilterExpression"] = " AND ".join(filters)
             params["ExpressionAttributeNames"] = names
-        jobs: list[Job] = []
+        keys: list[dict[str, str]] = []
         for item in self._db.query(ExpressionAttributeValues=serialize(values), **params):
-            jobs.append(self._with_groups(item))
-            if len(jobs) >= limit:
+            keys.append({"pk": item["pk"], "sk": item["sk"]})
+            if len(keys) >= limit:
                 break
-        return jobs
+        return [self._with_groups(item) for item in self._db.get_many(keys)]
 
     def list_images(self, tenant_id: str, job_id: str) -> list[ImageRecord]:
         items = self._db.query(
@@ -622,13 +623,19 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
             raise LeaseLostError(job_id)
 
     def _lease_check(self, job_id: str, owner: str) -> dict[str, Any]:
-        write = Write(
-            job_key(job_id),
-            sets={"updated_at": micros(self._now())},
-            condition=_OWNED,
-            values={":owner": owner, ":running": JobStatus.RUNNING.value},
-        )
-        return {"Update": write.params(self._db.name)}
+        """A transaction's check that ``owner`` holds the job, writing nothing to the job item (a
+        job's image writes then cost no job-item or index write)."""
+        return {
+            "ConditionCheck": {
+                "TableName": self._db.name,
+                "Key": serialize(job_key(job_id)),
+                "ConditionExpression": "#lease_owner = :owner AND #status = :running",
+                "ExpressionAttributeNames": {"#lease_owner": "lease_owner", "#status": "status"},
+                "ExpressionAttributeValues": serialize(
+                    {":owner": owner, ":running": JobStatus.RUNNING.value}
+                ),
+            }
+        }
 
     def _tenant_of(self, job_id: str) -> str:
         item = self._db.get(job_key(job_id))

@@ -150,16 +150,17 @@ class DynamoDbWebhookOutbox:
             ScanIndexForward=False,
             Limit=1,
         )
-        item = next(latest, None)
-        return None if item is None or item["tenant_id"] != tenant_id else _delivery(item)
+        found = self._db.get_many([{"pk": item["pk"], "sk": item["sk"]} for item in latest])
+        return None if not found or found[0]["tenant_id"] != tenant_id else _delivery(found[0])
 
     def webhook_deliveries_of(self, job_id: str) -> list[WebhookDelivery]:
-        items = self._db.query(
+        listed = self._db.query(
             IndexName="by-tenant",
             KeyConditionExpression="tenant_pk = :job",
             ExpressionAttributeValues=serialize({":job": f"dlv#{job_id}"}),
         )
-        return [_delivery(item) for item in items]
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in listed]
+        return [_delivery(item) for item in self._db.get_many(keys)]
 
 
 def _delivery(item: dict[str, Any]) -> WebhookDelivery:

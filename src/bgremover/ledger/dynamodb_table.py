@@ -27,7 +27,21 @@ _deserializer = TypeDeserializer()
 
 # Global secondary indexes: (name, partition key, sort key, sort key type, projection).
 INDEXES: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
-    ("by-tenant", "tenant_pk", "tenant_sk", "S", {"ProjectionType": "ALL"}),
+    # Only attributes that never or seldom change are projected, so the frequent writes to a running
+    # job (heartbeats, progress, stages) cost no index write: a listing reads the items by key.
+    (
+        "by-tenant",
+        "tenant_pk",
+        "tenant_sk",
+        "S",
+        {
+            "ProjectionType": "INCLUDE",
+            "NonKeyAttributes": [
+                *("tenant_id", "status", "type", "progress_total", "attempts", "created_at"),
+                *("key_id", "digest", "label", "revoked_at"),
+            ],
+        },
+    ),
     (
         "by-due",
         "due_pk",
@@ -39,6 +53,7 @@ INDEXES: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("by-active-tenant", "active_tenant", "created_at", "N", {"ProjectionType": "KEYS_ONLY"}),
 )
 _BATCH = 25  # BatchWriteItem's limit
+_BATCH_GET = 100  # BatchGetItem's
 _CONFLICT_RETRIES = 5
 TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB deletes the item some time after
 
@@ -212,6 +227,21 @@ class Table:
         response = self.client.get_item(TableName=self.name, Key=serialize(key), ConsistentRead=True)
         item = response.get("Item")
         return None if item is None else deserialize(item)
+
+    def get_many(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """The items at ``keys`` that exist, in the order of ``keys`` (consistent reads, 100 a request;
+        keys DynamoDB leaves unprocessed are asked again)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for start in range(0, len(keys), _BATCH_GET):
+            request = [serialize(key) for key in keys[start : start + _BATCH_GET]]
+            pending: dict[str, Any] = {self.name: {"Keys": request, "ConsistentRead": True}}
+            while pending:
+                response = self.client.batch_get_item(RequestItems=pending)
+                for item in response.get("Responses", {}).get(self.name, []):
+                    plain = deserialize(item)
+                    found[plain["pk"], plain["sk"]] = plain
+                pending = response.get("UnprocessedKeys") or {}
+        return [found[key["pk"], key["sk"]] for key in keys if (key["pk"], key["sk"]) in found]
 
     def query(self, **params: Any) -> Iterator[dict[str, Any]]:
         """Every item a query matches, page after page as they are consumed; with ``Limit``, the
