@@ -9,6 +9,7 @@ Loaded as a pytest plugin by ``tests/conftest.py``, so its fixtures serve every 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -93,6 +94,8 @@ class AtomicMotoServer(ThreadedMotoServer):
     pass. Serialising requests restores the guarantee; racing clients still race to the server."""
 
     def _server_entry(self) -> None:
+        if not self._verbose:  # werkzeug logs every request, refused conditions (400) included
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
         app = DomainDispatcherApplication(create_backend_app)
         lock = threading.Lock()
 

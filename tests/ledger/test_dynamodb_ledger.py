@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from bgremover.ledger import ImageOutcome, ImageStatus, JobType, NewImage, NewJob
+from bgremover.ledger import ImageOutcome, ImageStatus, JobType, LeaseLostError, NewImage, NewJob
 from bgremover.ledger.base import ApiKeyRecord
 from bgremover.ledger.dynamodb import DynamoDbJobLedger
 from bgremover.ledger.dynamodb_table import INDEXES, TTL_ATTRIBUTE
@@ -152,3 +152,27 @@ def test_an_idempotency_key_expires_by_ttl_and_is_ignored_before_ttl_deletes_it(
     second = NewJob(uuid.uuid4().hex, "acme", JobType.GROUP_IMAGES, [], idempotency_key="order-7")
     job, created = ledger.create_job(second)
     assert created and job.job_id == second.job_id
+
+
+def test_a_stale_attempts_groups_are_never_read_nor_left_behind(dynamodb_url: str) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    ledger = DynamoDbJobLedger.from_url(dynamodb_url, clock=lambda: now[0])
+    job_id = uuid.uuid4().hex
+    ledger.create_job(NewJob(job_id, "acme", JobType.GROUP_IMAGES, _images(job_id, 2)))
+    assert ledger.claim(job_id, "w1", 30) is not None
+    now[0] += timedelta(seconds=31)
+    assert ledger.claim(job_id, "w2", 30) is not None
+    stale = {"groups": [{"groupId": "group-0001", "imageIds": ["img-0000", "img-0001"]}]}
+    with pytest.raises(LeaseLostError):
+        ledger.succeed(job_id, "w1", stale)
+    client, table = boto3.client("dynamodb"), dynamodb_url.removeprefix("dynamodb://")
+    partition = client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :groups)",
+        ExpressionAttributeValues={":pk": {"S": f"JOB#{job_id}"}, ":groups": {"S": "GRP#"}},
+    )
+    assert partition["Items"] == []
+    fresh = {"groups": [{"groupId": f"group-{n:04d}", "imageIds": [f"img-{n:04d}"]} for n in range(2)]}
+    ledger.succeed(job_id, "w2", fresh)
+    job = ledger.get_job("acme", job_id)
+    assert job is not None and job.result == fresh

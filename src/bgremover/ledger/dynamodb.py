@@ -468,34 +468,27 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
     def succeed(self, job_id: str, owner: str, result: dict[str, Any], *, notify: bool = False) -> None:
         groups = result.get("groups")
         final: dict[str, Any] = {"stage": None, "error": None}
+        keys: list[dict[str, str]] = []
         if groups is None:
             final["result"] = dumps(result)
         else:
             token = uuid.uuid4().hex
-            self._put_groups(job_id, token, groups)
+            keys = [{"pk": f"JOB#{job_id}", "sk": f"GRP#{token}#{n:05d}"} for n in range(len(groups))]
+            self._db.batch_write(
+                [
+                    {"PutRequest": {"Item": serialize({**key, "group": dumps(group)})}}
+                    for key, group in zip(keys, groups, strict=True)
+                ]
+            )
             summary = {key: value for key, value in result.items() if key != "groups"}
-            final.update(result=dumps(summary), groups_token=token, groups_count=len(groups))
-        self._finish(job_id, owner, JobStatus.SUCCEEDED, notify, final)
-
-    def _put_groups(self, job_id: str, token: str, groups: list[dict[str, Any]]) -> None:
-        """Before the final write, under a token of this attempt alone: a stale attempt's groups are
-        never read (the job item names the token of the attempt that committed)."""
-        self._db.batch_write(
-            [
-                {
-                    "PutRequest": {
-                        "Item": serialize(
-                            {
-                                "pk": f"JOB#{job_id}",
-                                "sk": f"GRP#{token}#{number:05d}",
-                                "group": dumps(group),
-                            }
-                        )
-                    }
-                }
-                for number, group in enumerate(groups)
-            ]
-        )
+            final.update(result=dumps(summary), groups_token=token)
+        try:
+            self._finish(job_id, owner, JobStatus.SUCCEEDED, notify, final)
+        except LeaseLostError:
+            # The groups went in first, under a token of this attempt alone (the job item names the
+            # token of the attempt that committed): a lost lease leaves them unread; remove them.
+            self._db.batch_write([{"DeleteRequest": {"Key": serialize(key)}} for key in keys])
+            raise
 
     def fail_claimed(self, job_id: str, owner: str, error: dict[str, Any], *, notify: bool = False) -> None:
         self._finish(job_id, owner, JobStatus.FAILED, notify, {"error": dumps(error)})
