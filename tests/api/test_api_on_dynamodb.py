@@ -1,17 +1,19 @@
-"""The API on the DynamoDB ledger (moto's server): submit, read, cancel, list, idempotent replays and
-stored API keys, through the same port as on SQL. Only the database URL differs."""
+"""The API and the ``keys`` command on the DynamoDB ledger (moto's server): submit, read, cancel, list,
+idempotent replays and stored API keys, through the same port as on SQL. Only the database URL differs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from api.support import images_part, png_bytes
 from api.test_jobs import finish_as_worker, submit
+from bgremover.cli import app as cli
 from bgremover.ledger.base import ApiKeyRecord, utcnow
 from bgremover.ledger.dynamodb import DynamoDbJobLedger
-from bgremover.settings import Settings
+from bgremover.settings import Settings, get_settings
 from bgremover.tenancy.api_keys import issue_key
 
 ACME = {"X-Tenant-ID": "acme"}
@@ -64,3 +66,24 @@ def test_a_stored_api_key_in_dynamodb_serves_a_request(make_client, services) ->
     with make_client(auth_mode="on") as client:  # the lifespan loads the stored keys
         assert client.get("/v1/jobs/nope", headers={"X-API-Key": issued.plaintext}).status_code == 404
         assert client.get("/v1/jobs/nope", headers={"X-API-Key": "bgr_x_wrong"}).status_code == 401
+
+
+def test_the_keys_command_creates_lists_and_revokes_keys_in_dynamodb(
+    settings: Settings, services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BGR_DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    try:
+        created = CliRunner().invoke(cli, ["keys", "create", "--tenant", "acme", "--label", "ci"])
+        assert created.exit_code == 0, created.output
+        key_id = created.stdout.strip().removeprefix("bgr_").split("_", 1)[0]
+        [stored] = services.ledger.key_store().active_keys()
+        assert (stored.key_id, stored.tenant_id, stored.label) == (key_id, "acme", "ci")
+        assert (
+            key_id in CliRunner().invoke(cli, ["keys", "list", "--tenant", "acme"], terminal_width=200).stdout
+        )
+        assert CliRunner().invoke(cli, ["keys", "revoke", key_id]).exit_code == 0
+        assert services.ledger.key_store().active_keys() == []
+        assert CliRunner().invoke(cli, ["keys", "revoke", "nope"]).exit_code == 1
+    finally:
+        get_settings.cache_clear()
