@@ -14,7 +14,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from bgremover.ledger import ImageOutcome, ImageStatus, JobType, LeaseLostError, NewImage, NewJob
+from bgremover.ledger import (
+    IdempotencyConflictError,
+    ImageOutcome,
+    ImageStatus,
+    JobType,
+    LeaseLostError,
+    NewImage,
+    NewJob,
+)
 from bgremover.ledger.base import ApiKeyRecord
 from bgremover.ledger.dynamodb import DynamoDbJobLedger
 from bgremover.ledger.dynamodb_table import INDEXES, TTL_ATTRIBUTE
@@ -176,3 +184,46 @@ def test_a_stale_attempts_groups_are_never_read_nor_left_behind(dynamodb_url: st
     ledger.succeed(job_id, "w2", fresh)
     job = ledger.get_job("acme", job_id)
     assert job is not None and job.result == fresh
+
+
+def test_a_replayed_or_refused_submit_leaves_no_image_items(dynamodb_url: str) -> None:
+    ledger = DynamoDbJobLedger.from_url(dynamodb_url)
+    first = NewJob(
+        "job-1",
+        "acme",
+        JobType.GROUP_IMAGES,
+        _images("job-1", 3),
+        idempotency_key="k",
+        request_fingerprint="A",
+    )
+    ledger.create_job(first)
+    replay = NewJob(
+        "job-2",
+        "acme",
+        JobType.GROUP_IMAGES,
+        _images("job-2", 3),
+        idempotency_key="k",
+        request_fingerprint="A",
+    )
+    job, created = ledger.create_job(replay)
+    assert (job.job_id, created) == ("job-1", False)
+    with pytest.raises(IdempotencyConflictError):
+        ledger.create_job(
+            NewJob(
+                "job-3",
+                "acme",
+                JobType.GROUP_IMAGES,
+                _images("job-3", 3),
+                idempotency_key="k",
+                request_fingerprint="B",
+            )
+        )
+    client, table = boto3.client("dynamodb"), dynamodb_url.removeprefix("dynamodb://")
+    for job_id in ("job-2", "job-3"):
+        partition = client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"JOB#{job_id}"}},
+        )
+        assert partition["Items"] == []
+    assert len(ledger.list_images("acme", "job-1")) == 3

@@ -11,9 +11,11 @@ belong to the port, so adapters import nothing from the features above them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
+
+IDEMPOTENCY_TTL = timedelta(hours=24)  # how long an Idempotency-Key names its job, on every backend
 
 
 def utcnow() -> datetime:

@@ -56,6 +56,7 @@ from typing import Any
 import boto3
 
 from bgremover.ledger.base import (
+    IDEMPOTENCY_TTL,
     IdempotencyConflictError,
     ImageOutcome,
     ImageRecord,
@@ -81,11 +82,9 @@ from bgremover.ledger.dynamodb_table import (
     serialize,
 )
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
 JOB_SK = "#JOB"
 _ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 _OWNED = "#lease_owner = :owner AND #status = :running"
-_BATCH = 25  # BatchWriteItem's limit
 _CONDITION = "ConditionalCheckFailed"
 
 
@@ -146,18 +145,39 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
 
     # --- the API side -------------------------------------------------------------------------
     def create_job(self, new: NewJob) -> tuple[Job, bool]:
-        self._put_images(new)
-        for _ in range(3):  # lost races for the idempotency key are answered by the winner's job
-            created = self._try_create(new)
-            if created is not None:
-                return created
-        raise RuntimeError(f"could not create job {new.job_id}: its idempotency key kept changing hands")
+        """Image items first (idempotent puts, invisible until their job item exists, so a job of
+        1,000 images needs no transaction over 100 items), then the job and its idempotency key in
+        one transaction. Images written for a job that is not created (a replay, a conflict) are
+        deleted again."""
+        images_written = False
+        try:
+            for _ in range(3):  # a lost race for the idempotency key is answered by the winner's job
+                now = self._now()
+                existing = self._idempotent_match(new, now)
+                if existing is not None:
+                    break
+                if not images_written:
+                    self._put_images(new)
+                    images_written = True
+                item = self._job_item(new, now)
+                refused = self._db.transact(self._create_actions(new, item, now))
+                if refused is None:
+                    return _job(item, None), True
+                if refused[0] == _CONDITION:
+                    raise ValueError(f"a job {new.job_id} exists already")
+            else:
+                raise RuntimeError(f"job {new.job_id}: its idempotency key kept changing hands")
+        except BaseException:
+            if images_written:
+                self._delete_images(new)
+            raise
+        if images_written:
+            self._delete_images(new)
+        return existing, False
 
-    def _put_images(self, new: NewJob) -> None:
-        """Image items first, each idempotent by key: invisible until their job item exists, so
-        the job and its images still appear together, and a job of 1,000 images needs no transaction
-        over 100 items."""
-        items = [
+    @staticmethod
+    def _image_items(new: NewJob) -> list[dict[str, Any]]:
+        return [
             {
                 "pk": f"JOB#{new.job_id}",
                 "sk": f"IMG#{image.image_id}",
@@ -174,29 +194,24 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
             }
             for position, image in enumerate(new.images)
         ]
-        self._db.batch_write([{"PutRequest": {"Item": serialize(item)}} for item in items])
 
-    def _try_create(self, new: NewJob) -> tuple[Job, bool] | None:
-        now = self._now()
-        if new.idempotency_key is not None:
-            existing = self._idempotent_match(new, now)
-            if existing is not None:
-                return existing, False
-        item = self._job_item(new, now)
-        actions: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._db.name,
-                    "Item": serialize(item),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-        ]
+    def _put_images(self, new: NewJob) -> None:
+        self._db.batch_write([{"PutRequest": {"Item": serialize(item)}} for item in self._image_items(new)])
+
+    def _delete_images(self, new: NewJob) -> None:
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in self._image_items(new)]
+        self._db.batch_write([{"DeleteRequest": {"Key": serialize(key)}} for key in keys])
+
+    def _create_actions(self, new: NewJob, item: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+        job = {
+            "TableName": self._db.name,
+            "Item": serialize(item),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        actions: list[dict[str, Any]] = [{"Put": job}]
         if new.idempotency_key is not None:
             actions.append({"Put": self._idempotency_put(new, now)})
-        if self._db.transact(actions) is not None:
-            return None  # the key was taken (or the race is still on): look again
-        return _job(item, None), True
+        return actions
 
     def _idempotency_put(self, new: NewJob, now: datetime) -> dict[str, Any]:
         assert new.idempotency_key is not None
@@ -219,7 +234,8 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
         }
 
     def _idempotent_match(self, new: NewJob, now: datetime) -> Job | None:
-        assert new.idempotency_key is not None
+        if new.idempotency_key is None:
+            return None
         held = self._idempotency_item(new.tenant_id, new.idempotency_key, now)
         if held is None:
             return None
@@ -622,7 +638,7 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
             "ConditionCheck": {
                 "TableName": self._db.name,
                 "Key": serialize(job_key(job_id)),
-                "ConditionExpression": "#lease_owner = :owner AND #status = :running",
+                "ConditionExpression": _OWNED,
                 "ExpressionAttributeNames": {"#lease_owner": "lease_owner", "#status": "status"},
                 "ExpressionAttributeValues": serialize(
                     {":owner": owner, ":running": JobStatus.RUNNING.value}

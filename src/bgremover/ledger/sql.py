@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from bgremover.ledger.base import (
+    IDEMPOTENCY_TTL,
     IdempotencyConflictError,
     ImageOutcome,
     ImageRecord,
@@ -36,7 +37,6 @@ from bgremover.ledger.outbox import SqlWebhookOutbox, insert_delivery
 from bgremover.ledger.schema import aware_utc, job_images, job_stages, jobs
 from bgremover.ledger.sql_keys import SqlApiKeyStore
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
