@@ -227,3 +227,12 @@ def test_a_replayed_or_refused_submit_leaves_no_image_items(dynamodb_url: str) -
         )
         assert partition["Items"] == []
     assert len(ledger.list_images("acme", "job-1")) == 3
+
+
+def test_a_tenant_named_like_an_overloaded_partition_sees_only_its_jobs(dynamodb_url: str) -> None:
+    ledger = DynamoDbJobLedger.from_url(dynamodb_url)
+    ledger.key_store().add(ApiKeyRecord("kid", "keys", "0" * 64, "", datetime.now(UTC)))
+    ledger.create_job(NewJob("job-1", "keys", JobType.GROUP_IMAGES, _images("job-1", 2)))
+    assert [job.job_id for job in ledger.list_jobs("keys")] == ["job-1"]
+    assert ledger.images_submitted_since("keys", datetime(2000, 1, 1, tzinfo=UTC)) == 2
+    assert [record.key_id for record in ledger.key_store().list_keys("keys")] == ["kid"]

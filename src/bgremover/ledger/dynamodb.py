@@ -31,7 +31,8 @@ answer every question of the reaper, the quotas and the sender without a ``Scan`
 - ``by-tenant`` (``tenant_pk``, ``tenant_sk`` = ``{created_us:020}#{job_id}``, projecting only
   attributes that seldom change, so a running job's frequent writes cost no index write): a tenant's
   jobs newest first (``list_jobs``, then read by key) and since a date (the monthly image quota).
-  Overloaded: ``dlv#{job_id}`` holds a job's webhook deliveries, ``keys`` the API keys.
+  Overloaded: ``dlv#{job_id}`` holds a job's webhook deliveries, ``#keys`` the API keys (``#`` is
+  never in a tenant id, so no tenant's partition meets them).
 - ``by-due`` (``due_pk``, ``due_at``): ``job#queued`` at its last enqueue ("queued too long"),
   ``job#running`` at its lease expiry ("lease expired"), ``dlv#pending`` when due (the later of its
   next attempt and its sender's lease), ``dlv#ended`` at its last attempt (retention purge).

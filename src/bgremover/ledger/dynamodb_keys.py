@@ -2,7 +2,7 @@
 
 An item ``KEY#{key_id}`` holds the tenant, the SHA-256 digest of the secret (never the secret), a
 label and the creation and revocation times. Every key is also on the ``by-tenant`` index under the
-partition ``keys`` (sort key ``{tenant}#{created}#{key_id}``), so listing them, all or one tenant's,
+partition ``#keys`` (sort key ``{tenant}#{created}#{key_id}``), so listing them, all or one tenant's,
 is a ``Query``, never a ``Scan``: keys are few, and the API reloads them in the background.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from bgremover.ledger.base import ApiKeyRecord, utcnow
 from bgremover.ledger.dynamodb_table import Table, Write, from_micros, micros, serialize
 
-_KEYS = "keys"
+_KEYS = "#keys"  # "#" is never in a tenant id (bgremover.tenancy.ids): no tenant's jobs share it
 
 
 def _key(key_id: str) -> dict[str, str]:
