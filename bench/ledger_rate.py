@@ -1,11 +1,15 @@
-"""How many jobs per second the ledger alone can hand out and record, SQLite vs PostgreSQL.
+"""How many jobs per second the ledger alone can hand out and record: SQLite, PostgreSQL, DynamoDB.
 
 Each simulated worker process runs the ledger side of a job's life, with no image work: claim (one
 conditional UPDATE), start and finish three stages, record every image's outcome, set progress,
 heartbeat, succeed: ``4 + 2 * stages + 2 * images`` writes per job. This is the ceiling that the
 database puts on the whole cluster's job rate, whatever the number of worker machines.
 
+DynamoDB runs on moto's server in this process (one request at a time, as in the tests): its figure
+says the adapter works under racing workers (every job run exactly once), not how fast AWS is.
+
     .venv/bin/python bench/ledger_rate.py [--jobs 200] [--images 4] [--procs 1,4] [--repeats 3]
+        [--backends sqlite,postgresql,dynamodb]
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ import statistics
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
-from _backends import postgres_database
+from _backends import dynamodb_server, postgres_database, unique_name
 from bgremover.ledger import ImageOutcome, ImageStatus, JobType, NewImage, NewJob
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.factory import ledger_from_url
 
 STAGES = ("decode", "cutout", "store")
 
@@ -30,7 +35,7 @@ def writes_per_job(images: int) -> int:
 
 
 def seed(url: str, jobs: int, images: int) -> list[str]:
-    ledger = SqlJobLedger.from_url(url)
+    ledger = ledger_from_url(url)
     ids = []
     for _ in range(jobs):
         job_id = uuid.uuid4().hex
@@ -52,7 +57,7 @@ def seed(url: str, jobs: int, images: int) -> list[str]:
 
 def work(url: str, job_ids: list[str], images: int, owner: str) -> int:
     """Claims every job it can from the shared list (others race for the same ids); returns how many."""
-    ledger = SqlJobLedger.from_url(url, migrate=False)
+    ledger = ledger_from_url(url, migrate=False)
     done = 0
     outcome = ImageOutcome(status=ImageStatus.SUCCEEDED, width=1, height=1, outputs={"cutout": "k"})
     for job_id in job_ids:
@@ -87,6 +92,15 @@ def run_once(url: str, jobs: int, images: int, procs: int) -> float:
     return jobs / elapsed
 
 
+def fresh_url(backend: str, stack: ExitStack, tmp: str) -> str:
+    """A fresh database of ``backend`` for one series of runs (moto's server is already running)."""
+    if backend == "sqlite":
+        return f"sqlite:///{Path(tmp) / unique_name('ledger')}.db"
+    if backend == "postgresql":
+        return stack.enter_context(postgres_database())
+    return f"dynamodb://{unique_name('table')}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -95,7 +109,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--procs", default="1,4")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default="sqlite,postgresql,dynamodb")
     args = parser.parse_args()
+    backends = args.backends.split(",")
     procs_list = [int(p) for p in args.procs.split(",")]
     per_job = writes_per_job(args.images)
     print(
@@ -103,19 +119,23 @@ def main() -> None:
         f"median of {args.repeats}"
     )
     results: dict[tuple[str, int], float] = {}
-    with tempfile.TemporaryDirectory() as tmp, postgres_database() as pg_url:
-        for backend, url in (("sqlite", f"sqlite:///{Path(tmp) / 'ledger.db'}"), ("postgresql", pg_url)):
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        if "dynamodb" in backends:
+            stack.enter_context(dynamodb_server())  # exports its endpoint to the worker processes
+        for backend in backends:
             for procs in procs_list:
+                url = fresh_url(backend, stack, tmp)
                 rates = [run_once(url, args.jobs, args.images, procs) for _ in range(args.repeats)]
                 results[backend, procs] = statistics.median(rates)
                 print(
                     f"{backend:>10} {procs} proc: {results[backend, procs]:8.1f} jobs/s"
                     f"  {results[backend, procs] * per_job:9.0f} writes/s"
                 )
-    for procs in procs_list:
-        ratio = results["postgresql", procs] / results["sqlite", procs]
-        print(f"postgresql / sqlite at {procs} proc: {ratio:.2f}x")
-    for backend in ("sqlite", "postgresql"):
+    for backend in backends[1:]:
+        for procs in procs_list:
+            ratio = results[backend, procs] / results[backends[0], procs]
+            print(f"{backend} / {backends[0]} at {procs} proc: {ratio:.2f}x")
+    for backend in backends:
         scale = results[backend, procs_list[-1]] / results[backend, procs_list[0]]
         print(f"{backend}: {procs_list[-1]} procs / {procs_list[0]} proc: {scale:.2f}x")
 

@@ -1,5 +1,6 @@
-"""Real backend servers for contract and fault tests: moto's standalone S3 server on a free port, a fresh
-PostgreSQL database per test, a Redis key namespace per test, and a TCP proxy to cut any of them.
+"""Real backend servers for contract and fault tests: moto's standalone S3 server on a free port, moto's
+DynamoDB with a fresh table per test, a fresh PostgreSQL database per test, a Redis key namespace per
+test, and a TCP proxy to cut any of them.
 
 PostgreSQL (127.0.0.1:5432, user postgres, trust auth) and Redis (127.0.0.1:6379) are expected to run
 on every development and CI machine; a test that needs one is skipped, with the reason, where it is not.
@@ -8,6 +9,7 @@ Loaded as a pytest plugin by ``tests/conftest.py``, so its fixtures serve every 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -15,12 +17,19 @@ import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import psycopg
 import pytest
 import redis
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
 PG_ADMIN_DSN = os.environ.get("BGR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BGR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -32,6 +41,10 @@ S3_TEST_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+# The fixture (below) giving a fresh database URL per test, per ledger backend on a server.
+SERVER_LEDGER_URLS = {"postgresql": "postgres_url", "dynamodb": "dynamodb_url"}
 
 
 def free_port() -> int:
@@ -65,6 +78,50 @@ def s3_server() -> Iterator[S3Server]:
     server.start()
     try:
         yield S3Server(endpoint_url=f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class AtomicMotoServer(ThreadedMotoServer):
+    """moto's server answering one request at a time. DynamoDB applies each conditional write
+    atomically, and the ledger's guarantees (one claim wins) rest on that; moto evaluates a
+    condition and applies the write in Python without a lock, so two concurrent requests could both
+    pass. Serialising requests restores the guarantee; racing clients still race to the server."""
+
+    def _server_entry(self) -> None:
+        if not self._verbose:  # werkzeug logs every request, refused conditions (400) included
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        app = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def one_at_a_time(environ: Any, start_response: Any) -> list[bytes]:
+            with lock:
+                return list(app(environ, start_response))
+
+        self._server = make_server(
+            self._ip_address, self._port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+@contextmanager
+def dynamodb_server() -> Iterator[str]:
+    """moto's DynamoDB on a free localhost port, reached through boto3's own configuration
+    (``AWS_ENDPOINT_URL_DYNAMODB``, test credentials and region), as the ledger is in production."""
+    env = {**S3_TEST_ENV, "AWS_ENDPOINT_URL_DYNAMODB": ""}
+    previous = {key: os.environ.get(key) for key in env}
+    port = free_port()
+    os.environ.update({**S3_TEST_ENV, "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}"})
+    server = AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
         for key, value in previous.items():
@@ -230,3 +287,20 @@ def redis_up() -> None:
     reason = redis_available()
     if reason:
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def dynamodb() -> Iterator[str]:
+    """moto's DynamoDB for the session (its endpoint); tables are per test (``dynamodb_url``)."""
+    with dynamodb_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def dynamodb_url(dynamodb: str) -> Iterator[str]:
+    """``dynamodb://TABLE`` for a table of this test alone, created by the ledger that opens it
+    (as ``serve`` does) and deleted afterwards."""
+    table = unique_name("table")
+    yield f"dynamodb://{table}"
+    with suppress(boto3.client("dynamodb").exceptions.ResourceNotFoundException):
+        boto3.client("dynamodb").delete_table(TableName=table)

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BGR_", extra="ignore")
 
     database_url: str = "sqlite:///var/bgremover.db"
+    # serve, worker and `keys` create or migrate the ledger's schema (SQL tables, the DynamoDB table)
+    # at start; off where an infrastructure template owns it.
+    database_migrate: bool = True
     queue_url: str = "sqlite:///var/queue.db"
     # The queue's name within its backend (Redis keys, SQLite rows): deployments sharing one Redis
     # need different names, or each one's workers take the other's jobs.

@@ -1,8 +1,9 @@
 """The one place that turns configuration URLs into adapters.
 
-``BGR_DATABASE_URL`` -> ledger (SQLite or PostgreSQL), ``BGR_QUEUE_URL`` -> dispatcher (SqliteHuey or
-RedisHuey), ``BGR_STORAGE_URL`` -> blob store (local disk or S3). The API and the workers both build
-their services here, so embedded and distributed mode differ only in URLs.
+``BGR_DATABASE_URL`` -> ledger (SQLite, PostgreSQL or DynamoDB, by ``bgremover.ledger.factory``),
+``BGR_QUEUE_URL`` -> dispatcher (SqliteHuey or RedisHuey), ``BGR_STORAGE_URL`` -> blob store (local
+disk or S3). The API and the workers both build their services here, so embedded and distributed mode
+differ only in URLs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 
 from bgremover.blobs.base import BlobStore
 from bgremover.blobs.factory import blob_store_from_url
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import JobLedger
+from bgremover.ledger.factory import ledger_from_url
 from bgremover.params.cache import TenantConfigCache
 from bgremover.params.local import LocalParameterStore
 from bgremover.queue.huey_queue import HueyDispatcher, JobHandler
@@ -20,7 +22,7 @@ from bgremover.settings import Settings
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    ledger: SqlJobLedger
+    ledger: JobLedger
     blobs: BlobStore
     dispatcher: HueyDispatcher
 
@@ -35,7 +37,7 @@ def build_services(
     """Adapters for ``settings``. Only workers pass ``handler`` (what runs a job); the schema is
     migrated unless ``migrate`` is off (``serve`` migrates once before starting its processes)."""
     return Services(
-        ledger=SqlJobLedger.from_url(settings.database_url, migrate=migrate),
+        ledger=ledger_from_url(settings.database_url, migrate=migrate and settings.database_migrate),
         blobs=blob_store_from_url(
             settings.storage_url,
             s3_endpoint_url=settings.s3_endpoint_url,

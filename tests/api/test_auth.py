@@ -43,9 +43,8 @@ def test_invalid_tenant_header_in_the_embedded_default_is_400(client):
 def test_stored_keys_are_read_through_the_ledgers_engine_and_serve_a_request(make_client, services):
     """One engine and pool on BGR_DATABASE_URL, not a second one for the key store; the ledger's
     engine outlives the resolver's stop (the ledger closes it)."""
-    from bgremover.ledger.sql import utcnow
+    from bgremover.ledger.base import ApiKeyRecord, utcnow
     from bgremover.tenancy.api_keys import issue_key
-    from bgremover.tenancy.key_store import ApiKeyRecord
 
     issued = issue_key()
     client = make_client(auth_mode="on")

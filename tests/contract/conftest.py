@@ -1,6 +1,6 @@
-"""Backends for the contract suites: the ledger on SQLite and PostgreSQL with a test clock, the
-queue on SQLite and Redis, and the blob store on the local disk and S3 (moto) (the servers themselves
-come from ``tests/backends.py``)."""
+"""Backends for the contract suites: the ledger on SQLite, PostgreSQL and DynamoDB (moto) with a test
+clock, the queue on SQLite and Redis, and the blob store on the local disk and S3 (moto) (the servers
+themselves come from ``tests/backends.py``)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from contract_support import ManualClock
 
-from backends import REDIS_URL, S3Server, redis_namespace
+from backends import REDIS_URL, SERVER_LEDGER_URLS, S3Server, redis_namespace
 from bgremover.blobs import BlobStore
 from bgremover.blobs.local import LocalBlobStore
 from bgremover.blobs.s3 import S3BlobStore
-from bgremover.ledger.engine import create_ledger_engine
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import JobLedger
+from bgremover.ledger.factory import ledger_from_url
 from bgremover.queue.huey_queue import HueyDispatcher, huey_from_url
 
 
@@ -41,19 +41,18 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "dynamodb"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
     else:
-        yield request.getfixturevalue("postgres_url")
+        yield request.getfixturevalue(SERVER_LEDGER_URLS[request.param])
 
 
 @pytest.fixture
-def ledger(database_url: str, clock: ManualClock) -> Iterator[SqlJobLedger]:
+def ledger(database_url: str, clock: ManualClock) -> Iterator[JobLedger]:
     """A migrated ledger whose time is ``clock``, so lease expiry and due times are exact."""
-    ledger = SqlJobLedger(create_ledger_engine(database_url), clock=clock)
-    ledger.migrate()
+    ledger = ledger_from_url(database_url, clock=clock)
     yield ledger
     ledger.close()
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from bgremover.ledger import JobType, NewImage, NewJob
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import JobLedger
 
 TENANT = "t-contract"
 
@@ -24,7 +24,7 @@ class ManualClock:
         self.now += timedelta(seconds=seconds)
 
 
-def new_job(ledger: SqlJobLedger, images: int = 2) -> str:
+def new_job(ledger: JobLedger, images: int = 2) -> str:
     job_id = uuid.uuid4().hex
     tenant = TENANT
     ledger.create_job(

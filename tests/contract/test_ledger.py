@@ -1,5 +1,5 @@
 """The ``JobLedger`` worker-side contract (claims with a lease, lease loss, counted attempts), run on
-SQLite and on PostgreSQL. Time is a test clock handed to the ledger, so lease expiry is exact."""
+SQLite, PostgreSQL and DynamoDB. Time is a test clock handed to the ledger, so lease expiry is exact."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ import pytest
 from contract_support import ManualClock, new_job
 
 from bgremover.ledger import ImageOutcome, ImageStatus, JobStatus, LeaseLostError
-from bgremover.ledger.engine import create_ledger_engine
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import JobLedger
+from bgremover.ledger.factory import ledger_from_url
 
 LEASE_S = 30.0
 
 
-def race_for(job_id: str, ledgers: list[SqlJobLedger]) -> list[str]:
+def race_for(job_id: str, ledgers: list[JobLedger]) -> list[str]:
     """Every ledger tries to claim ``job_id`` at the same instant; returns the owners that won."""
     barrier = threading.Barrier(len(ledgers))
     winners: list[str] = []
 
-    def race(ledger: SqlJobLedger, owner: str) -> None:
+    def race(ledger: JobLedger, owner: str) -> None:
         barrier.wait()
         if ledger.claim(job_id, owner, LEASE_S) is not None:
             winners.append(owner)
@@ -35,9 +35,9 @@ def race_for(job_id: str, ledgers: list[SqlJobLedger]) -> list[str]:
 
 
 def test_exactly_one_of_many_racing_workers_claims_a_job(database_url: str, clock: ManualClock) -> None:
-    """Eight workers, each with its own engine (own connection pool, as on separate machines), race
+    """Eight workers, each with its own engine or client (own connections, as on separate machines), race
     for the same jobs; every job has exactly one winner."""
-    ledgers = [SqlJobLedger(create_ledger_engine(database_url), clock=clock) for _ in range(8)]
+    ledgers = [ledger_from_url(database_url, migrate=False, clock=clock) for _ in range(8)]
     ledgers[0].migrate()
     try:
         for _ in range(10):
@@ -52,9 +52,7 @@ def test_exactly_one_of_many_racing_workers_claims_a_job(database_url: str, cloc
             ledger.close()
 
 
-def test_a_live_lease_cannot_be_claimed_and_heartbeats_keep_it(
-    ledger: SqlJobLedger, clock: ManualClock
-) -> None:
+def test_a_live_lease_cannot_be_claimed_and_heartbeats_keep_it(ledger: JobLedger, clock: ManualClock) -> None:
     job_id = new_job(ledger)
     assert ledger.claim(job_id, "a", LEASE_S) is not None
     clock.advance(LEASE_S - 1)
@@ -66,7 +64,7 @@ def test_a_live_lease_cannot_be_claimed_and_heartbeats_keep_it(
 
 
 def test_expired_lease_is_reclaimed_and_the_old_owner_can_write_nothing(
-    ledger: SqlJobLedger, clock: ManualClock
+    ledger: JobLedger, clock: ManualClock
 ) -> None:
     job_id = new_job(ledger)
     ledger.claim(job_id, "a", LEASE_S)
@@ -98,7 +96,7 @@ def test_expired_lease_is_reclaimed_and_the_old_owner_can_write_nothing(
     assert job is not None and job.status is JobStatus.SUCCEEDED and job.lease_owner is None
 
 
-def test_cancel_takes_the_lease_away(ledger: SqlJobLedger) -> None:
+def test_cancel_takes_the_lease_away(ledger: JobLedger) -> None:
     job_id = new_job(ledger)
     ledger.claim(job_id, "a", LEASE_S)
     ledger.cancel("t-contract", job_id)
@@ -107,7 +105,7 @@ def test_cancel_takes_the_lease_away(ledger: SqlJobLedger) -> None:
     assert ledger.claim(job_id, "b", LEASE_S) is None
 
 
-def test_final_jobs_are_never_claimed_again(ledger: SqlJobLedger, clock: ManualClock) -> None:
+def test_final_jobs_are_never_claimed_again(ledger: JobLedger, clock: ManualClock) -> None:
     job_id = new_job(ledger)
     ledger.claim(job_id, "a", LEASE_S)
     ledger.succeed(job_id, "a", {"groups": []})
@@ -116,7 +114,7 @@ def test_final_jobs_are_never_claimed_again(ledger: SqlJobLedger, clock: ManualC
     assert ledger.reclaimable(queued_before=clock.now) == []
 
 
-def test_released_job_is_claimable_again_with_its_attempt_counted(ledger: SqlJobLedger) -> None:
+def test_released_job_is_claimable_again_with_its_attempt_counted(ledger: JobLedger) -> None:
     job_id = new_job(ledger)
     ledger.claim(job_id, "a", LEASE_S)
     ledger.release(job_id, "a")
@@ -124,7 +122,7 @@ def test_released_job_is_claimable_again_with_its_attempt_counted(ledger: SqlJob
     assert job is not None and job.attempts == 2
 
 
-def test_jobs_queued_too_long_are_reclaimable(ledger: SqlJobLedger, clock: ManualClock) -> None:
+def test_jobs_queued_too_long_are_reclaimable(ledger: JobLedger, clock: ManualClock) -> None:
     job_id = new_job(ledger)
     clock.advance(10)
     assert ledger.reclaimable(queued_before=clock.now - timedelta(seconds=60)) == []

@@ -1,5 +1,6 @@
-"""The ledger queries behind the tenant quotas, on SQLite and PostgreSQL: active jobs, images submitted
-since a date (jobs the queue never took excluded), and the idempotent job a submit would replay."""
+"""The ledger queries behind the tenant quotas, on SQLite, PostgreSQL and DynamoDB: active jobs, images
+submitted since a date (jobs the queue never took excluded), and the idempotent job a submit would
+replay."""
 
 from __future__ import annotations
 
@@ -11,27 +12,25 @@ from pathlib import Path
 import pytest
 from contract_support import ManualClock
 
+from backends import SERVER_LEDGER_URLS
 from bgremover.ledger import JobType, NewImage, NewJob
-from bgremover.ledger.engine import create_ledger_engine
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import JobLedger
+from bgremover.ledger.factory import ledger_from_url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def quota_ledger(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[SqlJobLedger, ManualClock]]:
+@pytest.fixture(params=["sqlite", "postgresql", "dynamodb"])
+def quota_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[JobLedger, ManualClock]]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'ledger.db'}"
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue(SERVER_LEDGER_URLS[request.param])
     clock = ManualClock()
-    ledger = SqlJobLedger(create_ledger_engine(url), clock=clock)
-    ledger.migrate()
+    ledger = ledger_from_url(url, clock=clock)
     yield ledger, clock
     ledger.close()
 
 
-def _job(ledger: SqlJobLedger, tenant: str, images: int, key: str | None = None) -> str:
+def _job(ledger: JobLedger, tenant: str, images: int, key: str | None = None) -> str:
     job_id = uuid.uuid4().hex
     blobs = [NewImage(f"img{i}", f"{i}.png", f"{tenant}/{job_id}/{i}", "image/png", 1) for i in range(images)]
     ledger.create_job(NewJob(job_id, tenant, JobType.GROUP_IMAGES, blobs, idempotency_key=key))

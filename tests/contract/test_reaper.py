@@ -1,5 +1,5 @@
-"""Retries, backoff and dead jobs: the reaper on the embedded stack (SQLite ledger, SQLite Huey) and
-on the distributed one (PostgreSQL ledger, Redis Huey)."""
+"""Retries, backoff and dead jobs: the reaper on the embedded stack (SQLite ledger, SQLite Huey), on
+the distributed one (PostgreSQL ledger, Redis Huey) and with the DynamoDB ledger (moto)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from contract_support import TENANT, ManualClock, new_job
 
 from backends import REDIS_URL, redis_namespace
 from bgremover.ledger import JobStatus, LeaseLostError
-from bgremover.ledger.engine import create_ledger_engine
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import JobLedger
+from bgremover.ledger.factory import ledger_from_url
 from bgremover.queue.huey_queue import HueyDispatcher, huey_from_url
 from bgremover.resilience.reaper import Reaper, RetryPolicy, lost_attempts
 
@@ -21,7 +21,7 @@ POLICY = RetryPolicy(max_attempts=3, backoff_s=10.0, backoff_max_s=25.0, queued_
 
 
 class Stack:
-    def __init__(self, ledger: SqlJobLedger, dispatcher: HueyDispatcher, clock: ManualClock) -> None:
+    def __init__(self, ledger: JobLedger, dispatcher: HueyDispatcher, clock: ManualClock) -> None:
         self.ledger, self.dispatcher, self.clock = ledger, dispatcher, clock
         self.reaper = Reaper(ledger, dispatcher, POLICY, clock=clock)
 
@@ -37,16 +37,17 @@ class Stack:
         return job.status
 
 
-@pytest.fixture(params=["embedded", "distributed"])
+@pytest.fixture(params=["embedded", "distributed", "dynamodb"])
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     if request.param == "embedded":
         database_url, queue_url = f"sqlite:///{tmp_path / 'ledger.db'}", f"sqlite:///{tmp_path / 'q.db'}"
+    elif request.param == "dynamodb":
+        database_url, queue_url = request.getfixturevalue("dynamodb_url"), f"sqlite:///{tmp_path / 'q.db'}"
     else:
         request.getfixturevalue("redis_up")
         database_url, queue_url = request.getfixturevalue("postgres_url"), REDIS_URL
     clock = ManualClock()
-    ledger = SqlJobLedger(create_ledger_engine(database_url), clock=clock)
-    ledger.migrate()
+    ledger = ledger_from_url(database_url, clock=clock)
     with redis_namespace() as name:
         dispatcher = HueyDispatcher(huey_from_url(queue_url, name=name))
         yield Stack(ledger, dispatcher, clock)

@@ -1,4 +1,4 @@
-"""The webhook outbox contract, on SQLite and on PostgreSQL: rows written in the transaction of a
+"""The webhook outbox contract, on SQLite, PostgreSQL and DynamoDB: rows written in the transaction of a
 job's final state (and only when it commits), exclusive claims with a lease, and the record of each
 attempt. Time is a test clock, so due times and lease expiry are exact."""
 
@@ -11,9 +11,8 @@ import pytest
 from contract_support import TENANT, ManualClock, new_job
 
 from bgremover.ledger import LeaseLostError
-from bgremover.ledger.base import DeliveryStatus
-from bgremover.ledger.engine import create_ledger_engine
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import DeliveryStatus, JobLedger
+from bgremover.ledger.factory import ledger_from_url
 from bgremover.resilience.reaper import Reaper, RetryPolicy
 
 LEASE_S = 30.0
@@ -24,7 +23,7 @@ class NoQueue:
         raise AssertionError("nothing is enqueued in these tests")
 
 
-def finished_job(ledger: SqlJobLedger, *, notify: bool = True) -> str:
+def finished_job(ledger: JobLedger, *, notify: bool = True) -> str:
     job_id = new_job(ledger)
     assert ledger.claim(job_id, "w1", LEASE_S) is not None
     ledger.succeed(job_id, "w1", {"groups": []}, notify=notify)
@@ -32,7 +31,7 @@ def finished_job(ledger: SqlJobLedger, *, notify: bool = True) -> str:
 
 
 def test_a_final_state_writes_its_webhook_in_the_same_transaction(
-    ledger: SqlJobLedger, clock: ManualClock
+    ledger: JobLedger, clock: ManualClock
 ) -> None:
     job_id = finished_job(ledger)
     [delivery] = ledger.webhook_deliveries_of(job_id)
@@ -58,7 +57,7 @@ def test_a_final_state_writes_its_webhook_in_the_same_transaction(
     assert ledger.webhook_deliveries_of(unannounced) == []
 
 
-def test_no_webhook_without_the_final_state(ledger: SqlJobLedger, clock: ManualClock) -> None:
+def test_no_webhook_without_the_final_state(ledger: JobLedger, clock: ManualClock) -> None:
     """A worker that lost its lease writes neither the state nor the webhook (one transaction)."""
     job_id = new_job(ledger)
     assert ledger.claim(job_id, "w1", LEASE_S) is not None
@@ -73,7 +72,7 @@ def test_no_webhook_without_the_final_state(ledger: SqlJobLedger, clock: ManualC
     assert [d.event for d in ledger.webhook_deliveries_of(job_id)] == ["job.failed"]
 
 
-def test_a_cancel_writes_one_webhook_and_a_repeated_cancel_none(ledger: SqlJobLedger) -> None:
+def test_a_cancel_writes_one_webhook_and_a_repeated_cancel_none(ledger: JobLedger) -> None:
     job_id = new_job(ledger)
     assert ledger.cancel(TENANT, job_id) is not None
     assert ledger.cancel(TENANT, job_id) is not None  # already final: nothing changes
@@ -83,7 +82,7 @@ def test_a_cancel_writes_one_webhook_and_a_repeated_cancel_none(ledger: SqlJobLe
     assert [d.event for d in ledger.webhook_deliveries_of(done)] == ["job.succeeded"]
 
 
-def test_the_reaper_announces_a_dead_job(ledger: SqlJobLedger, clock: ManualClock) -> None:
+def test_the_reaper_announces_a_dead_job(ledger: JobLedger, clock: ManualClock) -> None:
     job_id = new_job(ledger)
     assert ledger.claim(job_id, "w1", LEASE_S) is not None
     clock.advance(LEASE_S + 1)
@@ -92,7 +91,7 @@ def test_the_reaper_announces_a_dead_job(ledger: SqlJobLedger, clock: ManualCloc
     assert [d.event for d in ledger.webhook_deliveries_of(job_id)] == ["job.failed"]
 
 
-def test_claims_are_exclusive_until_the_lease_expires(ledger: SqlJobLedger, clock: ManualClock) -> None:
+def test_claims_are_exclusive_until_the_lease_expires(ledger: JobLedger, clock: ManualClock) -> None:
     job_id = finished_job(ledger)
     first = ledger.claim_webhook_delivery("s1", LEASE_S)
     assert first is not None and first.job_id == job_id and first.lease_owner == "s1"
@@ -113,14 +112,14 @@ def test_claims_are_exclusive_until_the_lease_expires(ledger: SqlJobLedger, cloc
 
 
 def test_many_racing_senders_take_each_delivery_once(database_url: str, clock: ManualClock) -> None:
-    ledgers = [SqlJobLedger(create_ledger_engine(database_url), clock=clock) for _ in range(6)]
+    ledgers = [ledger_from_url(database_url, migrate=False, clock=clock) for _ in range(6)]
     ledgers[0].migrate()
     try:
         job_ids = {finished_job(ledgers[0]) for _ in range(12)}
         taken: list[str] = []
         barrier = threading.Barrier(len(ledgers))
 
-        def sender(ledger: SqlJobLedger, owner: str) -> None:
+        def sender(ledger: JobLedger, owner: str) -> None:
             barrier.wait()
             while (delivery := ledger.claim_webhook_delivery(owner, LEASE_S)) is not None:
                 taken.append(delivery.job_id)
@@ -137,7 +136,7 @@ def test_many_racing_senders_take_each_delivery_once(database_url: str, clock: M
 
 
 def test_a_failed_attempt_waits_for_its_retry_time_then_gives_up(
-    ledger: SqlJobLedger, clock: ManualClock
+    ledger: JobLedger, clock: ManualClock
 ) -> None:
     job_id = finished_job(ledger)
     delivery = ledger.claim_webhook_delivery("s1", LEASE_S)
@@ -160,7 +159,7 @@ def test_a_failed_attempt_waits_for_its_retry_time_then_gives_up(
     assert ledger.claim_webhook_delivery("s1", LEASE_S) is None  # failed is final
 
 
-def test_a_dropped_delivery_is_gone(ledger: SqlJobLedger) -> None:
+def test_a_dropped_delivery_is_gone(ledger: JobLedger) -> None:
     job_id = finished_job(ledger)
     delivery = ledger.claim_webhook_delivery("s1", LEASE_S)
     assert delivery is not None
@@ -170,7 +169,7 @@ def test_a_dropped_delivery_is_gone(ledger: SqlJobLedger) -> None:
     assert ledger.webhook_delivery(TENANT, job_id) is None
 
 
-def _delivered(ledger: SqlJobLedger, owner: str = "sender") -> str:
+def _delivered(ledger: JobLedger, owner: str = "sender") -> str:
     job_id = finished_job(ledger)
     claimed = ledger.claim_webhook_delivery(owner, LEASE_S)
     assert claimed is not None and claimed.job_id == job_id
@@ -179,7 +178,7 @@ def _delivered(ledger: SqlJobLedger, owner: str = "sender") -> str:
 
 
 def test_the_reaper_purges_ended_deliveries_after_the_retention(
-    ledger: SqlJobLedger, clock: ManualClock
+    ledger: JobLedger, clock: ManualClock
 ) -> None:
     old_delivered = _delivered(ledger)
     old_failed = finished_job(ledger)
@@ -207,7 +206,7 @@ def test_the_reaper_purges_ended_deliveries_after_the_retention(
     assert reaper.run_once().purged_webhooks == 0
 
 
-def test_a_purge_deletes_at_most_its_limit(ledger: SqlJobLedger, clock: ManualClock) -> None:
+def test_a_purge_deletes_at_most_its_limit(ledger: JobLedger, clock: ManualClock) -> None:
     jobs = [_delivered(ledger) for _ in range(3)]
     clock.advance(60)
     assert ledger.purge_webhook_deliveries(clock(), limit=2) == 2

@@ -1,5 +1,6 @@
-"""A real distributed deployment per fault test: PostgreSQL (a fresh database), a private Redis, S3
-(moto), ``bg-remover worker`` processes, and the API in-process on the same URLs."""
+"""A real distributed deployment per fault test: PostgreSQL (a fresh database) or DynamoDB (moto, a
+fresh table), a private Redis, S3 (moto), ``bg-remover worker`` processes, and the API in-process on the
+same URLs."""
 
 from __future__ import annotations
 
@@ -45,8 +46,33 @@ def cluster(
     model_dir: Path,
     shared_data: Path,
 ) -> Iterator[Cluster]:
+    yield from _deployment(postgres_url, tmp_path, private_redis, s3, model_dir, shared_data)
+
+
+@pytest.fixture
+def dynamodb_cluster(
+    tmp_path: Path,
+    dynamodb_url: str,
+    private_redis: PrivateRedis,
+    s3: S3Server,
+    model_dir: Path,
+    shared_data: Path,
+) -> Iterator[Cluster]:
+    """The same deployment with the DynamoDB ledger (moto's server, reached by the worker processes
+    through the ``AWS_ENDPOINT_URL_DYNAMODB`` they inherit)."""
+    yield from _deployment(dynamodb_url, tmp_path, private_redis, s3, model_dir, shared_data)
+
+
+def _deployment(
+    database_url: str,
+    tmp_path: Path,
+    private_redis: PrivateRedis,
+    s3: S3Server,
+    model_dir: Path,
+    shared_data: Path,
+) -> Iterator[Cluster]:
     settings = Settings(
-        database_url=postgres_url,
+        database_url=database_url,
         queue_url=private_redis.url,
         storage_url=f"s3://{s3.create_bucket()}/bgr",
         s3_endpoint_url=s3.endpoint_url,

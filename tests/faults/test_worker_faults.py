@@ -30,6 +30,21 @@ def test_kill_9_worker_mid_inference_then_the_job_completes_once(cluster: Cluste
     assert cluster.job(victim.job_id).attempts >= 2, "the killed attempt was retried"
 
 
+def test_kill_9_worker_mid_job_on_the_dynamodb_ledger_then_the_job_completes_once(
+    dynamodb_cluster: Cluster,
+) -> None:
+    """A dead worker's lease expires in DynamoDB, the reaper (on the index, no scan) retries the job."""
+    cluster = dynamodb_cluster
+    cluster.start_pool(workers=1)
+    jobs = [cluster.submit(IMAGES_PER_JOB) for _ in range(2)]
+    victim = wait_for(lambda: cluster.running_mid_job(jobs), 180, "a job in the middle of its images", 0.05)
+    os.kill(int(victim.lease_owner.split(":")[1]), signal.SIGKILL)  # type: ignore[union-attr]
+
+    cluster.wait_all_final(jobs, 300)
+    cluster.assert_succeeded_exactly_once(jobs)
+    assert cluster.job(victim.job_id).attempts >= 2, "the killed attempt was retried"
+
+
 def test_kill_the_whole_pool_and_start_a_new_one(cluster: Cluster) -> None:
     pool = cluster.start_pool(workers=2)
     jobs = [cluster.submit(IMAGES_PER_JOB) for _ in range(3)]

@@ -1,4 +1,5 @@
-"""The SQL ledger's behaviour on SQLite and PostgreSQL: tenancy, idempotency, leases, stages, images."""
+"""The ledger's behaviour on SQLite, PostgreSQL and DynamoDB: tenancy, idempotency, leases, stages,
+images (``sql_ledger`` tests: the SQL adapter alone)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from bgremover.ledger import (
     NewImage,
     NewJob,
 )
+from bgremover.ledger.base import JobLedger
+from bgremover.ledger.factory import ledger_from_url
 from bgremover.ledger.schema import metadata
 from bgremover.ledger.sql import SqlJobLedger
 
@@ -33,19 +36,19 @@ def new_job(tenant: str = "acme", n_images: int = 2, **kwargs: object) -> NewJob
     return NewJob(job_id=job_id, tenant_id=tenant, type=JobType.GROUP_IMAGES, images=images, **kwargs)  # type: ignore[arg-type]
 
 
-def test_migrations_produce_exactly_the_declared_schema(ledger: SqlJobLedger) -> None:
-    with ledger.engine.connect() as conn:
+def test_migrations_produce_exactly_the_declared_schema(sql_ledger: SqlJobLedger) -> None:
+    with sql_ledger.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
 
 
-def test_migrating_twice_is_a_no_op(ledger: SqlJobLedger) -> None:
+def test_migrating_twice_is_a_no_op(ledger: JobLedger) -> None:
     ledger.migrate()
     job, _ = ledger.create_job(new_job())
     assert ledger.get_job("acme", job.job_id) is not None
 
 
-def test_created_job_is_queued_with_its_images_in_order(ledger: SqlJobLedger) -> None:
+def test_created_job_is_queued_with_its_images_in_order(ledger: JobLedger) -> None:
     job, created = ledger.create_job(new_job(n_images=3, options={"threshold": 0.3}, request_id="r1"))
     assert created
     assert (job.status, job.progress_done, job.progress_total, job.attempts) == (JobStatus.QUEUED, 0, 3, 0)
@@ -57,7 +60,7 @@ def test_created_job_is_queued_with_its_images_in_order(ledger: SqlJobLedger) ->
     assert all(image.status is ImageStatus.PENDING for image in images)
 
 
-def test_another_tenants_job_is_absent(ledger: SqlJobLedger) -> None:
+def test_another_tenants_job_is_absent(ledger: JobLedger) -> None:
     job, _ = ledger.create_job(new_job("acme"))
     assert ledger.get_job("globex", job.job_id) is None
     assert ledger.list_images("globex", job.job_id) == []
@@ -66,7 +69,7 @@ def test_another_tenants_job_is_absent(ledger: SqlJobLedger) -> None:
     assert ledger.get_job("acme", job.job_id).status is JobStatus.QUEUED  # type: ignore[union-attr]
 
 
-def test_idempotency_key_returns_first_job_or_conflicts(ledger: SqlJobLedger) -> None:
+def test_idempotency_key_returns_first_job_or_conflicts(ledger: JobLedger) -> None:
     key = uuid.uuid4().hex
     first, created = ledger.create_job(new_job(idempotency_key=key, request_fingerprint="A"))
     again, created_again = ledger.create_job(new_job(idempotency_key=key, request_fingerprint="A"))
@@ -83,7 +86,7 @@ def test_idempotency_key_returns_first_job_or_conflicts(ledger: SqlJobLedger) ->
 
 def test_idempotency_key_expires_after_its_window(ledger_url: str) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    ledger = SqlJobLedger(SqlJobLedger.from_url(ledger_url).engine, clock=lambda: now[0])
+    ledger = ledger_from_url(ledger_url, clock=lambda: now[0])
     key = uuid.uuid4().hex
     first, _ = ledger.create_job(new_job(idempotency_key=key, request_fingerprint="A"))
     now[0] += timedelta(hours=25)
@@ -91,7 +94,7 @@ def test_idempotency_key_expires_after_its_window(ledger_url: str) -> None:
     assert created and second.job_id != first.job_id
 
 
-def test_only_one_of_many_concurrent_claims_wins(ledger: SqlJobLedger) -> None:
+def test_only_one_of_many_concurrent_claims_wins(ledger: JobLedger) -> None:
     job, _ = ledger.create_job(new_job())
     winners: list[str] = []
     barrier = threading.Barrier(6)
@@ -114,7 +117,7 @@ def test_only_one_of_many_concurrent_claims_wins(ledger: SqlJobLedger) -> None:
 
 def test_expired_lease_is_reclaimed_and_the_old_owner_is_locked_out(ledger_url: str) -> None:
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    ledger = SqlJobLedger(SqlJobLedger.from_url(ledger_url).engine, clock=lambda: now[0])
+    ledger = ledger_from_url(ledger_url, clock=lambda: now[0])
     job, _ = ledger.create_job(new_job())
     assert ledger.claim(job.job_id, "old", lease_seconds=60) is not None
     assert ledger.claim(job.job_id, "new", lease_seconds=60) is None  # lease still live
@@ -129,7 +132,7 @@ def test_expired_lease_is_reclaimed_and_the_old_owner_is_locked_out(ledger_url: 
     ledger.heartbeat(job.job_id, "new", lease_seconds=60)
 
 
-def test_cancel_stops_a_running_worker(ledger: SqlJobLedger) -> None:
+def test_cancel_stops_a_running_worker(ledger: JobLedger) -> None:
     job, _ = ledger.create_job(new_job())
     ledger.claim(job.job_id, "w", lease_seconds=30)
     canceled = ledger.cancel("acme", job.job_id)
@@ -140,7 +143,7 @@ def test_cancel_stops_a_running_worker(ledger: SqlJobLedger) -> None:
     assert ledger.cancel("acme", job.job_id).status is JobStatus.CANCELED  # type: ignore[union-attr]
 
 
-def test_worker_records_stages_images_progress_and_result(ledger: SqlJobLedger) -> None:
+def test_worker_records_stages_images_progress_and_result(ledger: JobLedger) -> None:
     job, _ = ledger.create_job(new_job())
     ledger.claim(job.job_id, "w", lease_seconds=30)
     ledger.start_stage(job.job_id, "w", "decode")
@@ -174,7 +177,7 @@ def test_worker_records_stages_images_progress_and_result(ledger: SqlJobLedger) 
     assert (img1.status, img1.error) == (ImageStatus.FAILED, problem)
 
 
-def test_release_returns_the_job_to_the_queue(ledger: SqlJobLedger) -> None:
+def test_release_returns_the_job_to_the_queue(ledger: JobLedger) -> None:
     job, _ = ledger.create_job(new_job())
     ledger.claim(job.job_id, "w", lease_seconds=30)
     ledger.release(job.job_id, "w")
@@ -182,7 +185,7 @@ def test_release_returns_the_job_to_the_queue(ledger: SqlJobLedger) -> None:
     assert again is not None and again.attempts == 2
 
 
-def test_api_failure_applies_only_to_queued_jobs(ledger: SqlJobLedger) -> None:
+def test_api_failure_applies_only_to_queued_jobs(ledger: JobLedger) -> None:
     job, _ = ledger.create_job(new_job())
     problem = {"title": "Queue unavailable", "status": 503}
     ledger.fail(job.job_id, problem)
@@ -191,19 +194,34 @@ def test_api_failure_applies_only_to_queued_jobs(ledger: SqlJobLedger) -> None:
     assert ledger.claim(job.job_id, "w", lease_seconds=30) is None
 
 
-def test_claimed_failure_and_status_counts(ledger: SqlJobLedger) -> None:
-    job, _ = ledger.create_job(new_job(tenant=uuid.uuid4().hex))
+def test_active_counts_and_the_oldest_active_job(ledger: JobLedger) -> None:
+    first, _ = ledger.create_job(new_job(tenant=uuid.uuid4().hex))
+    second, _ = ledger.create_job(new_job(tenant=uuid.uuid4().hex))
     before = ledger.count_by_status()
-    ledger.claim(job.job_id, "w", lease_seconds=30)
-    ledger.fail_claimed(job.job_id, "w", {"title": "boom"})
+    ledger.claim(first.job_id, "w", lease_seconds=30)
     after = ledger.count_by_status()
-    assert after[JobStatus.FAILED] == before[JobStatus.FAILED] + 1
-    assert after[JobStatus.QUEUED] == before[JobStatus.QUEUED] - 1
-    oldest = ledger.oldest_created_at(JobStatus.FAILED)
+    assert (after[JobStatus.QUEUED], after[JobStatus.RUNNING]) == (
+        before[JobStatus.QUEUED] - 1,
+        before[JobStatus.RUNNING] + 1,
+    )
+    oldest_running, oldest_queued = map(ledger.oldest_created_at, (JobStatus.RUNNING, JobStatus.QUEUED))
+    assert oldest_running is not None and oldest_running <= first.created_at  # the database is shared
+    assert oldest_queued is not None and oldest_queued <= second.created_at
+    ledger.fail_claimed(first.job_id, "w", {"title": "boom"})
+    assert ledger.count_by_status()[JobStatus.RUNNING] == before[JobStatus.RUNNING]
+
+
+def test_sql_counts_final_states_too(sql_ledger: SqlJobLedger) -> None:
+    job, _ = sql_ledger.create_job(new_job(tenant=uuid.uuid4().hex))
+    before = sql_ledger.count_by_status()
+    sql_ledger.claim(job.job_id, "w", lease_seconds=30)
+    sql_ledger.fail_claimed(job.job_id, "w", {"title": "boom"})
+    assert sql_ledger.count_by_status()[JobStatus.FAILED] == before[JobStatus.FAILED] + 1
+    oldest = sql_ledger.oldest_created_at(JobStatus.FAILED)
     assert oldest is not None and oldest <= job.created_at
 
 
-def test_ping_reaches_the_database(ledger: SqlJobLedger) -> None:
+def test_ping_reaches_the_database(ledger: JobLedger) -> None:
     ledger.ping()
 
 

@@ -9,7 +9,7 @@ import pytest
 from pipeline_support import Bench
 
 from bgremover.blobs.local import LocalBlobStore
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.factory import ledger_from_url
 from bgremover.pipeline.engines import Engines
 
 
@@ -22,6 +22,19 @@ def engines(model_dir: Path) -> Engines:
 
 @pytest.fixture
 def bench(tmp_path: Path, engines: Engines) -> Iterator[Bench]:
-    ledger = SqlJobLedger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
+    yield from _bench(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path, engines)
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def any_bench(request: pytest.FixtureRequest, tmp_path: Path, engines: Engines) -> Iterator[Bench]:
+    """The bench on the SQLite ledger and on the DynamoDB one (moto): the pipeline knows only the port."""
+    if request.param == "sqlite":
+        yield from _bench(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path, engines)
+    else:
+        yield from _bench(request.getfixturevalue("dynamodb_url"), tmp_path, engines)
+
+
+def _bench(ledger_url: str, tmp_path: Path, engines: Engines) -> Iterator[Bench]:
+    ledger = ledger_from_url(ledger_url)
     yield Bench(ledger, LocalBlobStore(tmp_path / "blobs"), tmp_path / "params", engines)
     ledger.close()

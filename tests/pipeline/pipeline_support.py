@@ -1,5 +1,5 @@
-"""Runs a worker's pipeline in-process on the real adapters (SQLite ledger, local blobs, file-tree
-parameters) and the real models; jobs are created the way the API creates them."""
+"""Runs a worker's pipeline in-process on the real adapters (a SQLite or DynamoDB ledger, local blobs,
+file-tree parameters) and the real models; jobs are created the way the API creates them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bgremover.blobs.keys import original_key, upload_key
 from bgremover.blobs.local import LocalBlobStore
 from bgremover.blobs.upload import put_upload
 from bgremover.ledger import JobType, NewImage, NewJob
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import JobLedger
 from bgremover.params import TenantConfigCache, config_key
 from bgremover.params.local import LocalParameterStore
 from bgremover.pipeline import JobRunner
@@ -28,7 +28,7 @@ def product(shared_data: Path, n: int) -> bytes:
 
 @dataclass
 class Bench:
-    ledger: SqlJobLedger
+    ledger: JobLedger
     blobs: LocalBlobStore
     params_root: Path
     engines: Engines

@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 
 from bgremover.ledger import JobType, LeaseLostError, NewImage, NewJob
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import JobLedger
+from bgremover.ledger.factory import ledger_from_url
 from bgremover.pipeline.errors import JobTimeLimitError
 from bgremover.pipeline.lease import Lease
 
 
-@pytest.fixture
-def claimed(tmp_path: Path) -> tuple[SqlJobLedger, str]:
-    ledger = SqlJobLedger.from_url(f"sqlite:///{tmp_path / 'ledger.db'}")
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def claimed(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[JobLedger, str]:
+    sqlite = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = ledger_from_url(sqlite if request.param == "sqlite" else request.getfixturevalue("dynamodb_url"))
     job_id = uuid.uuid4().hex
     image = NewImage("img-0001", "a.jpg", f"t/jobs/{job_id}/images/img-0001/original", "image/jpeg", 1)
     ledger.create_job(NewJob(job_id, "t", JobType.REMOVE_BACKGROUND, [image]))
@@ -24,7 +26,7 @@ def claimed(tmp_path: Path) -> tuple[SqlJobLedger, str]:
     return ledger, job_id
 
 
-def test_a_step_longer_than_the_lease_keeps_the_job(claimed: tuple[SqlJobLedger, str]) -> None:
+def test_a_step_longer_than_the_lease_keeps_the_job(claimed: tuple[JobLedger, str]) -> None:
     ledger, job_id = claimed
     with Lease(ledger, job_id, "me", lease_s=0.3, time_limit_s=60) as lease:
         time.sleep(1.0)  # one slow image: three lease lengths without a checkpoint
@@ -34,7 +36,7 @@ def test_a_step_longer_than_the_lease_keeps_the_job(claimed: tuple[SqlJobLedger,
     assert job is not None and job.lease_owner == "me" and job.progress_done == 1
 
 
-def test_cancel_is_seen_at_the_next_checkpoint(claimed: tuple[SqlJobLedger, str]) -> None:
+def test_cancel_is_seen_at_the_next_checkpoint(claimed: tuple[JobLedger, str]) -> None:
     ledger, job_id = claimed
     with Lease(ledger, job_id, "me", lease_s=0.3, time_limit_s=60) as lease:
         ledger.cancel("t", job_id)
@@ -43,7 +45,7 @@ def test_cancel_is_seen_at_the_next_checkpoint(claimed: tuple[SqlJobLedger, str]
             lease.checkpoint()
 
 
-def test_time_limit_is_enforced_at_checkpoints(claimed: tuple[SqlJobLedger, str]) -> None:
+def test_time_limit_is_enforced_at_checkpoints(claimed: tuple[JobLedger, str]) -> None:
     ledger, job_id = claimed
     with Lease(ledger, job_id, "me", lease_s=30, time_limit_s=0.05) as lease:
         lease.checkpoint()

@@ -45,8 +45,9 @@ def test_remove_background_makes_cutouts_masks_and_thumbnails(bench: Bench, shar
 
 
 def test_group_images_groups_the_same_product_and_records_a_corrupt_image(
-    bench: Bench, shared_data: Path
+    any_bench: Bench, shared_data: Path
 ) -> None:
+    bench = any_bench
     a, b, c = product(shared_data, 0), product(shared_data, 200), product(shared_data, 400)
     truncated = (shared_data / "formats" / "truncated.jpg").read_bytes()
     files = [("a.jpg", a), ("b.jpg", b), ("a-small.jpg", smaller(a)), ("bad.jpg", truncated)]

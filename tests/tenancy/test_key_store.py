@@ -1,4 +1,5 @@
-"""Stored API keys on SQLite and PostgreSQL: format, hashed storage, revocation, the in-memory copy."""
+"""Stored API keys on SQLite, PostgreSQL and DynamoDB: format, hashed storage, revocation, the in-memory
+copy."""
 
 from __future__ import annotations
 
@@ -9,25 +10,39 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from backends import SERVER_LEDGER_URLS
+from bgremover.ledger.base import ApiKeyRecord, ApiKeyStore, utcnow
+from bgremover.ledger.dynamodb_keys import DynamoDbApiKeyStore
+from bgremover.ledger.dynamodb_table import deserialize
+from bgremover.ledger.factory import key_store_from_url
 from bgremover.ledger.schema import api_keys
-from bgremover.ledger.sql import utcnow
+from bgremover.ledger.sql_keys import SqlApiKeyStore
 from bgremover.tenancy.api_keys import KEY_PREFIX, digest_hex, issue_key, split_key
-from bgremover.tenancy.key_store import ApiKeyRecord, SqlApiKeyStore
 from bgremover.tenancy.stored_keys import StoredKeySnapshot
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlApiKeyStore]:
+@pytest.fixture(params=["sqlite", "postgresql", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ApiKeyStore]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'ledger.db'}"
     else:
-        url = str(request.getfixturevalue("postgres_url"))
-    built = SqlApiKeyStore.from_url(url, migrate=True)
+        url = str(request.getfixturevalue(SERVER_LEDGER_URLS[request.param]))
+    built = key_store_from_url(url, migrate=True)
     yield built
     built.close()
 
 
-def add_key(store: SqlApiKeyStore, tenant: str, label: str = "") -> str:
+def stored_values(store: ApiKeyStore) -> list[dict[str, object]]:
+    """Every stored key as the database holds it (not as the store reads it back)."""
+    if isinstance(store, SqlApiKeyStore):
+        with store.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(select(api_keys)).mappings()]
+    assert isinstance(store, DynamoDbApiKeyStore)
+    items = store._db.client.scan(TableName=store._db.name)["Items"]  # a test may scan
+    return [deserialize(item) for item in items]
+
+
+def add_key(store: ApiKeyStore, tenant: str, label: str = "") -> str:
     issued = issue_key()
     store.add(ApiKeyRecord(issued.key_id, tenant, issued.digest, label, utcnow()))
     return issued.plaintext
@@ -43,17 +58,16 @@ def test_issued_keys_are_random_and_split_into_id_and_secret() -> None:
         assert split_key(malformed) is None
 
 
-def test_only_the_digest_is_stored(store: SqlApiKeyStore) -> None:
+def test_only_the_digest_is_stored(store: ApiKeyStore) -> None:
     plaintext = add_key(store, "acme", "ci")
     key_id, secret = split_key(plaintext) or ("", "")
-    with store.engine.connect() as conn:
-        row = conn.execute(select(api_keys)).mappings().one()
+    [row] = stored_values(store)
     assert row["key_id"] == key_id and row["digest"] == digest_hex(secret)
     assert secret not in {str(value) for value in row.values()}
     assert plaintext not in {str(value) for value in row.values()}
 
 
-def test_list_filters_by_tenant_and_revoke_marks_once(store: SqlApiKeyStore) -> None:
+def test_list_filters_by_tenant_and_revoke_marks_once(store: ApiKeyStore) -> None:
     add_key(store, "acme", "one")
     globex = add_key(store, "globex")
     assert {r.tenant_id for r in store.list_keys()} == {"acme", "globex"}
@@ -69,7 +83,7 @@ def test_list_filters_by_tenant_and_revoke_marks_once(store: SqlApiKeyStore) -> 
     assert len(store.list_keys()) == 2  # revoked keys stay listed
 
 
-def test_snapshot_resolves_active_keys_and_drops_revoked_ones_on_refresh(store: SqlApiKeyStore) -> None:
+def test_snapshot_resolves_active_keys_and_drops_revoked_ones_on_refresh(store: ApiKeyStore) -> None:
     acme, globex = add_key(store, "acme"), add_key(store, "globex")
     snapshot = StoredKeySnapshot(store)
     assert snapshot.tenant_for(acme) is None  # nothing is read until the first refresh

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from huey import RedisHuey, SqliteHuey
 
 from backends import REDIS_URL, postgres_available, postgres_database, redis_available
 from bgremover.blobs.local import LocalBlobStore
+from bgremover.ledger.dynamodb import DynamoDbJobLedger
 from bgremover.settings import Settings
 from bgremover.wiring import build_services
 
@@ -48,3 +50,21 @@ def test_distributed_mode_is_only_urls(tmp_path: Path) -> None:
             services.dispatcher.ping()
         finally:
             services.close()
+
+
+def test_a_dynamodb_url_creates_the_table_unless_the_template_owns_it(
+    tmp_path: Path, dynamodb_url: str
+) -> None:
+    base = {"queue_url": f"sqlite:///{tmp_path}/q.db", "storage_url": f"file://{tmp_path}/blobs"}
+    owned = build_services(Settings(database_url=dynamodb_url, database_migrate=False, **base))
+    try:
+        with pytest.raises(ClientError, match="ResourceNotFoundException"):
+            owned.ledger.ping()  # BGR_DATABASE_MIGRATE=false: the infrastructure template creates it
+    finally:
+        owned.close()
+    services = build_services(Settings(database_url=dynamodb_url, **base))
+    try:
+        assert isinstance(services.ledger, DynamoDbJobLedger)
+        services.ledger.ping()
+    finally:
+        services.close()

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from sqlalchemy import Engine
 
 from bgremover import __version__
 from bgremover.api import archive, direct_uploads, health, job_events, job_list, jobs, submit
@@ -24,23 +23,14 @@ from bgremover.api.outage import install_outage_handlers
 from bgremover.api.problems import install_problem_handlers
 from bgremover.api.ratelimit import TenantRateLimiter
 from bgremover.api.web import install_web_page
-from bgremover.ledger.engine import normalise_url
 from bgremover.settings import Settings, get_settings
 from bgremover.tenancy import TenantResolver
 
 
-def _ledger_engine(services: ServiceSet, settings: Settings) -> Engine | None:
-    """The SQL ledger's engine when it is on ``BGR_DATABASE_URL``, the stored API keys' database: the
-    keys are read through it rather than through a second engine and connection pool."""
-    engine = getattr(services.ledger, "engine", None)
-    if isinstance(engine, Engine) and engine.url == normalise_url(settings.database_url):
-        return engine
-    return None
-
-
 def _context(services: ServiceSet, settings: Settings) -> ApiContext:
     limiter = TenantRateLimiter(settings.rate_limit_storage_url)
-    resolver = TenantResolver.from_settings(settings, ledger_engine=_ledger_engine(services, settings))
+    # Stored API keys are read through the ledger's own connections, not a second pool on its database.
+    resolver = TenantResolver.from_settings(settings, ledger=services.ledger)
     watcher = JobWatcher(services.ledger, settings.events_poll_s)
     return ApiContext(services, settings, resolver, limiter, watcher)
 

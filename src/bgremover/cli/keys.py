@@ -1,4 +1,5 @@
-"""``bg-remover keys create|list|revoke``: API keys in the ledger database (``BGR_DATABASE_URL``).
+"""``bg-remover keys create|list|revoke``: API keys in the ledger database (``BGR_DATABASE_URL``, any
+backend: ``bgremover.ledger.factory`` opens it).
 
 A key is printed once, at creation; only the SHA-256 digest of its secret is stored, so a lost key is
 revoked and replaced, never recovered. A running API drops a revoked key within
@@ -18,7 +19,7 @@ from rich.table import Table
 from bgremover.cli.app import app
 
 if TYPE_CHECKING:  # the commands import them: SQLAlchemy, PyJWT and httpx would slow every CLI call
-    from bgremover.tenancy.key_store import SqlApiKeyStore
+    from bgremover.ledger.base import ApiKeyStore
 
 keys_app = typer.Typer(help="Create, list and revoke tenants' API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -27,11 +28,12 @@ errors = Console(stderr=True)
 
 
 @contextmanager
-def _store() -> Iterator[SqlApiKeyStore]:
+def _store() -> Iterator[ApiKeyStore]:
+    from bgremover.ledger.factory import key_store_from_url
     from bgremover.settings import get_settings
-    from bgremover.tenancy.key_store import SqlApiKeyStore
 
-    store = SqlApiKeyStore.from_url(get_settings().database_url, migrate=True)
+    settings = get_settings()
+    store = key_store_from_url(settings.database_url, migrate=settings.database_migrate)
     try:
         yield store
     finally:
@@ -54,9 +56,8 @@ def create(
     label: Annotated[str, typer.Option("--label", help="A note for people: who or what uses it.")] = "",
 ) -> None:
     """Create a key for TENANT and print it once (only its digest is stored)."""
-    from bgremover.ledger.sql import utcnow
+    from bgremover.ledger.base import ApiKeyRecord, utcnow
     from bgremover.tenancy.api_keys import issue_key
-    from bgremover.tenancy.key_store import ApiKeyRecord
 
     issued = issue_key()
     record = ApiKeyRecord(issued.key_id, _tenant(tenant), issued.digest, label, utcnow())

@@ -36,7 +36,7 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000, workers: Work
     prepare_metrics(METRICS_DIR)  # before anything imports the metrics module
     from bgremover.api.app import create_app
     from bgremover.cli.serving import Server, WorkerTree, uvicorn_config
-    from bgremover.ledger.sql import SqlJobLedger
+    from bgremover.ledger.factory import ledger_from_url
     from bgremover.observability.logging import configure_logging
     from bgremover.settings import get_settings
     from bgremover.wiring import build_services
@@ -46,7 +46,7 @@ def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000, workers: Work
     configure_logging("api")
     if workers is None:
         workers = settings.workers if settings.workers is not None else default_worker_count()
-    SqlJobLedger.from_url(settings.database_url, migrate=True).close()  # once, before any worker
+    ledger_from_url(settings.database_url, migrate=settings.database_migrate).close()  # before workers
     tree = WorkerTree(workers, settings.shutdown_grace_s) if workers else None
     services = build_services(settings, migrate=False)
     server = Server(uvicorn_config(create_app(services, settings), settings, host, port))

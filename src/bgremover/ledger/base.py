@@ -1,16 +1,26 @@
 """The ledger port: what the API and the workers need from a job store, whatever the database.
 
 The API writes jobs and reads them; workers claim them, record stage timings, per-image outcomes and
-results. Adapters (``bgremover.ledger.sql`` for SQLite and PostgreSQL) implement this protocol; no
-caller knows which database is behind it.
+results; the reaper asks which jobs were lost; the webhook sender drains the outbox; the API reads the
+stored API keys. Adapters (``bgremover.ledger.sql`` for SQLite and PostgreSQL,
+``bgremover.ledger.dynamodb`` for DynamoDB) implement this protocol, chosen by URL in one place
+(``bgremover.ledger.factory``); no caller knows which database is behind it. The record types below
+belong to the port, so adapters import nothing from the features above them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
+
+IDEMPOTENCY_TTL = timedelta(hours=24)  # how long an Idempotency-Key names its job, on every backend
+
+
+def utcnow() -> datetime:
+    """The ledgers' default clock (tests hand them a settable one)."""
+    return datetime.now(UTC)
 
 
 class JobType(StrEnum):
@@ -155,6 +165,32 @@ class WebhookDelivery:
     lease_owner: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A stored API key (``bgr_<key_id>_<secret>``): only the SHA-256 of its secret is kept."""
+
+    key_id: str
+    tenant_id: str
+    digest: str  # SHA-256 hex of the secret part; never the secret
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiKeyStore(Protocol):
+    """Persistent API keys, in the ledger's database. Revocation keeps the record (an audit trail of
+    who had access, until when)."""
+
+    def add(self, record: ApiKeyRecord) -> None: ...
+    def list_keys(self, tenant_id: str | None = None) -> list[ApiKeyRecord]: ...
+    def revoke(self, key_id: str) -> ApiKeyRecord | None:
+        """Mark the key revoked (once: a second revocation keeps the first time); ``None`` if unknown."""
+        ...
+
+    def active_keys(self) -> list[ApiKeyRecord]: ...
+    def close(self) -> None: ...
+
+
 class JobLedger(Protocol):
     """The operations both sides of the service rely on.
 
@@ -218,6 +254,16 @@ class JobLedger(Protocol):
         """Raise if the database cannot be reached (readiness)."""
         ...
 
+    def key_store(self) -> ApiKeyStore:
+        """The stored API keys, on this ledger's own connections (closing the ledger closes them)."""
+        ...
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema (tables, indexes); idempotent, safe for racing starters."""
+        ...
+
+    def close(self) -> None: ...
+
     # --- the worker side ------------------------------------------------------------------------
     # A worker claims a job with a lease (owner, expiry) in one conditional UPDATE, so that two
     # workers, on one machine or many, never run the same job at once; every later write names the
@@ -254,18 +300,38 @@ class JobLedger(Protocol):
         """Give the job back (queued, lease cleared) so another worker can take it: graceful shutdown."""
         ...
 
-    def reclaimable(self, queued_before: datetime, limit: int = 100) -> list[str]:
-        """Ids of jobs that need re-enqueueing: queued since before ``queued_before`` (a lost queue
-        message) or running with an expired lease (a dead worker)."""
+    def get_job_for_worker(self, job_id: str) -> Job | None:
+        """A job whatever its tenant: workers and the reaper act on ids from the queue."""
         ...
 
-    def count_by_status(self) -> dict[JobStatus, int]: ...
+    # --- the reaper -------------------------------------------------------------------------------
+    def reclaimable(self, queued_before: datetime, limit: int = 100) -> list[str]:
+        """Ids of jobs that need re-enqueueing, oldest first: queued since before ``queued_before`` (a
+        lost queue message) or running with an expired lease (a dead worker)."""
+        ...
+
+    def touch_queued(self, job_id: str) -> None:
+        """Note that a queued job was (re-)enqueued, so the reaper waits a full period before again."""
+        ...
+
+    def settle_lost_attempt(self, job: Job, error: dict[str, Any], *, dead: bool) -> bool:
+        """Write ``error`` (the history of lost attempts) on ``job`` only while it is still the running
+        attempt the reaper read (same owner, same attempt count, lease expired by the ledger's clock);
+        with ``dead``, fail it (stage and lease cleared) and queue its ``job.failed`` webhook in the
+        same transaction. False, writing nothing, when anything changed meanwhile: several reapers
+        and a late worker may race."""
+        ...
+
+    def count_by_status(self) -> dict[JobStatus, int]:
+        """Jobs per status. Queued and running are always counted; a backend where counting the final
+        states would read every job ever stored (DynamoDB) leaves those out of the dict."""
+        ...
 
     def oldest_created_at(self, status: JobStatus) -> datetime | None:
         """When the oldest job in ``status`` was created (job age, for alerts on stuck jobs)."""
         ...
 
-    # --- the webhook outbox (bgremover.ledger.outbox) ----------------------------------------------
+    # --- the webhook outbox ---------------------------------------------------------------------
     # Rows are written in the transaction that makes a job final (``cancel`` always writes one: the
     # API cannot read the tenant's configuration; the sender drops it where no webhook wants it).
 
@@ -285,4 +351,10 @@ class JobLedger(Protocol):
         """Delete delivered or failed rows last due before ``due_before`` (retention)."""
         ...
 
-    def webhook_delivery(self, tenant_id: str, job_id: str) -> WebhookDelivery | None: ...
+    def webhook_delivery(self, tenant_id: str, job_id: str) -> WebhookDelivery | None:
+        """The latest webhook of a tenant's job (what the job JSON shows), or None."""
+        ...
+
+    def webhook_deliveries_of(self, job_id: str) -> list[WebhookDelivery]:
+        """Every delivery of a job, oldest first (operators and tests)."""
+        ...

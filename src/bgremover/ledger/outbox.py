@@ -12,7 +12,6 @@ Portable SQL only, as in ``bgremover.ledger.sql``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -21,16 +20,11 @@ from typing import Any
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
+from bgremover.ledger.announcement import event_for_status, event_payload, new_delivery_id
 from bgremover.ledger.base import DeliveryStatus, WebhookDelivery
 from bgremover.ledger.schema import aware_utc, jobs, webhook_deliveries
-from bgremover.webhooks.events import event_for_status, event_payload
 
 _CANDIDATES = 8  # due rows looked at per claim: enough to get past rows other senders just took
-
-
-def new_delivery_id() -> str:
-    """The ``webhook-id`` of a message: unique, and the same for every attempt to send it."""
-    return f"msg_{uuid.uuid4().hex}"
 
 
 def insert_delivery(
@@ -201,4 +195,4 @@ def _delivery(row: Row[Any]) -> WebhookDelivery:
     )
 
 
-__all__ = ["SqlWebhookOutbox", "insert_delivery", "new_delivery_id"]
+__all__ = ["SqlWebhookOutbox", "insert_delivery"]

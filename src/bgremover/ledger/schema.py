@@ -88,7 +88,7 @@ job_stages = Table(
     Column("detail", JSON, nullable=False),
 )
 
-# API keys (bgremover.tenancy.key_store): ``bgr_<key_id>_<secret>``; only the secret's SHA-256 is kept.
+# API keys (bgremover.ledger.sql_keys): ``bgr_<key_id>_<secret>``; only the secret's SHA-256 is kept.
 # A row is never deleted on revocation, so ``keys list`` still shows who had access and until when.
 api_keys = Table(
     "api_keys",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, text, update
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from bgremover.ledger.base import (
+    IDEMPOTENCY_TTL,
     IdempotencyConflictError,
     ImageOutcome,
     ImageRecord,
@@ -28,18 +29,15 @@ from bgremover.ledger.base import (
     JobType,
     LeaseLostError,
     NewJob,
+    utcnow,
 )
 from bgremover.ledger.engine import create_ledger_engine, transaction
 from bgremover.ledger.migrate import upgrade
 from bgremover.ledger.outbox import SqlWebhookOutbox, insert_delivery
 from bgremover.ledger.schema import aware_utc, job_images, job_stages, jobs
+from bgremover.ledger.sql_keys import SqlApiKeyStore
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _key_matches(tenant_id: str, idempotency_key: str) -> ColumnElement[bool]:
@@ -67,8 +65,10 @@ class SqlJobLedger(SqlWebhookOutbox):
         self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
-    def from_url(cls, url: str, *, migrate: bool = True) -> SqlJobLedger:
-        ledger = cls(create_ledger_engine(url))
+    def from_url(
+        cls, url: str, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow
+    ) -> SqlJobLedger:
+        ledger = cls(create_ledger_engine(url), clock=clock)
         if migrate:
             ledger.migrate()
         return ledger
@@ -78,6 +78,9 @@ class SqlJobLedger(SqlWebhookOutbox):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def key_store(self) -> SqlApiKeyStore:
+        return SqlApiKeyStore(self.engine, clock=self._now, owns_engine=False)
 
     @contextmanager
     def _tx(self, *, write: bool) -> Iterator[Connection]:
@@ -424,6 +427,33 @@ class SqlJobLedger(SqlWebhookOutbox):
                 .where(jobs.c.job_id == job_id, jobs.c.status == JobStatus.QUEUED.value)
                 .values(updated_at=self._now())
             )
+
+    def settle_lost_attempt(self, job: Job, error: dict[str, Any], *, dead: bool) -> bool:
+        now = self._now()
+        values: dict[str, Any] = {"error": error}
+        if dead:
+            values.update(
+                status=JobStatus.FAILED.value,
+                stage=None,
+                lease_owner=None,
+                lease_expires_at=None,
+                finished_at=now,
+            )
+        with self._tx(write=True) as conn:
+            changed = conn.execute(
+                update(jobs)
+                .where(
+                    jobs.c.job_id == job.job_id,
+                    jobs.c.status == JobStatus.RUNNING.value,
+                    jobs.c.lease_owner == job.lease_owner,
+                    jobs.c.attempts == job.attempts,
+                    jobs.c.lease_expires_at < now,
+                )
+                .values(updated_at=now, **values)
+            ).rowcount
+            if changed == 1 and dead:  # announced like any failure; the sender drops unwanted ones
+                insert_delivery(conn, job.job_id, JobStatus.FAILED.value, now, tenant_id=job.tenant_id)
+        return changed == 1
 
     def count_by_status(self) -> dict[JobStatus, int]:
         with self._tx(write=False) as conn:

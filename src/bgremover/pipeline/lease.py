@@ -13,8 +13,7 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from bgremover.ledger.base import LeaseLostError
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import JobLedger, LeaseLostError
 from bgremover.observability.logging import get_logger
 from bgremover.observability.metrics import worker_heartbeat
 from bgremover.pipeline.errors import JobTimeLimitError
@@ -26,7 +25,7 @@ log = get_logger(__name__)
 class Lease:
     def __init__(
         self,
-        ledger: SqlJobLedger,
+        ledger: JobLedger,
         job_id: str,
         owner: str,
         *,

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bgremover.blobs.base import BlobStore
-from bgremover.ledger.base import Job, LeaseLostError
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.base import Job, JobLedger, LeaseLostError
 from bgremover.observability.logging import get_logger, log_context
 from bgremover.observability.metrics import JOB_DURATION, JOBS
 from bgremover.params.base import ParameterStoreError
@@ -46,7 +45,7 @@ class JobRunner:
     def __init__(
         self,
         *,
-        ledger: SqlJobLedger,
+        ledger: JobLedger,
         blobs: BlobStore,
         configs: TenantConfigCache,
         engines: Engines,

@@ -12,7 +12,7 @@ lost queue message or a dead worker left behind and hands them out again.
   deleted, a batch per pass, so the outbox does not grow forever; the job's JSON then shows no webhook.
 
 While a job is being retried its ``error`` is a problem object listing the lost attempts; success
-clears it. Every write here is one conditional UPDATE (same owner, lease still expired, same attempt),
+clears it. Every write here is one conditional write (same owner, lease still expired, same attempt),
 so several reapers (one per worker node) and a late worker can race safely.
 """
 
@@ -23,12 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-
-from bgremover.ledger.base import Job, JobStatus
-from bgremover.ledger.outbox import insert_delivery
-from bgremover.ledger.schema import jobs
-from bgremover.ledger.sql import SqlJobLedger, utcnow
+from bgremover.ledger.base import Job, JobLedger, JobStatus, utcnow
 from bgremover.observability.logging import get_logger
 from bgremover.problems import problem
 from bgremover.queue.base import Dispatcher, EnqueueError
@@ -64,7 +59,7 @@ def lost_attempts(job: Job) -> list[dict[str, Any]]:
 class Reaper:
     def __init__(
         self,
-        ledger: SqlJobLedger,
+        ledger: JobLedger,
         dispatcher: Dispatcher,
         policy: RetryPolicy,
         *,
@@ -125,16 +120,16 @@ class Reaper:
             }
             history.append(entry)
         if job.attempts >= self._policy.max_attempts:
-            if self._write_if_unchanged(job, now, **self._dead_values(job, history, now)):
+            if self._ledger.settle_lost_attempt(job, self._dead_problem(job, history), dead=True):
                 report.dead.append(job.job_id)
             return
         if not self._due(job, entry, now):
             if first_sight:
-                self._write_if_unchanged(job, now, error=self._retry_problem(job, history))
+                self._ledger.settle_lost_attempt(job, self._retry_problem(job, history), dead=False)
             report.backing_off.append(job.job_id)
             return
         entry["requeuedAt"] = now.isoformat()
-        if self._write_if_unchanged(job, now, error=self._retry_problem(job, history)):
+        if self._ledger.settle_lost_attempt(job, self._retry_problem(job, history), dead=False):
             self._dispatcher.enqueue(job.job_id, timeout=self._enqueue_timeout_s)
             report.requeued.append(job.job_id)
 
@@ -157,40 +152,11 @@ class Reaper:
             attempts=history,
         )
 
-    def _dead_values(self, job: Job, history: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-        error = problem(
+    def _dead_problem(self, job: Job, history: list[dict[str, Any]]) -> dict[str, Any]:
+        return problem(
             500,
             "job-dead",
             f"the job was abandoned after {job.attempts} attempts, each lost with its worker (killed, "
             "out of memory or over the time limit)",
             attempts=history,
         )
-        return {
-            "status": JobStatus.FAILED.value,
-            "stage": None,
-            "error": error,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "finished_at": now,
-        }
-
-    def _write_if_unchanged(self, job: Job, now: datetime, **values: Any) -> bool:
-        """Apply ``values`` only if the job is still the running, expired attempt we looked at."""
-        with self._ledger.engine.connect() as conn:
-            conn.execution_options(bgr_write=True)
-            with conn.begin():
-                changed = conn.execute(
-                    update(jobs)
-                    .where(
-                        jobs.c.job_id == job.job_id,
-                        jobs.c.status == JobStatus.RUNNING.value,
-                        jobs.c.lease_owner == job.lease_owner,
-                        jobs.c.attempts == job.attempts,
-                        jobs.c.lease_expires_at < now,
-                    )
-                    .values(updated_at=now, **values)
-                ).rowcount
-                if changed == 1 and values.get("status") == JobStatus.FAILED.value:
-                    # Dead: announced like any failure (the sender drops it where no webhook wants it).
-                    insert_delivery(conn, job.job_id, JobStatus.FAILED.value, now, tenant_id=job.tenant_id)
-        return changed == 1

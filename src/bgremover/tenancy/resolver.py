@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import Engine
-
+from bgremover.ledger.base import ApiKeyStore, JobLedger
+from bgremover.ledger.factory import key_store_from_url
 from bgremover.settings import Settings
 from bgremover.tenancy.api_keys import ApiKeyVerifier
 from bgremover.tenancy.errors import TenantResolutionError
 from bgremover.tenancy.ids import checked_tenant_id
 from bgremover.tenancy.jwks import JwksKeySet, JwksSource
-from bgremover.tenancy.key_store import ApiKeyStore, SqlApiKeyStore
 from bgremover.tenancy.refresher import BackgroundRefresher
 from bgremover.tenancy.stored_keys import StoredKeySnapshot
 from bgremover.tenancy.tokens import JwtVerifier
@@ -60,14 +59,14 @@ class TenantResolver:
         self._host_suffix = f".{suffix.strip('.').lower()}" if suffix else None
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, ledger_engine: Engine | None = None) -> TenantResolver:
+    def from_settings(cls, settings: Settings, *, ledger: JobLedger | None = None) -> TenantResolver:
         """The service's resolver: with auth on, stored keys come from ``BGR_DATABASE_URL``, read
         through ``ledger_engine`` (the ledger's own, on that database) when given, else a new one."""
         if settings.auth_mode != "on":
             return cls(settings)
-        if ledger_engine is not None:
-            return cls(settings, key_store=SqlApiKeyStore(ledger_engine, owns_engine=False))
-        return cls(settings, key_store=SqlApiKeyStore.from_url(settings.database_url))
+        if ledger is not None:
+            return cls(settings, key_store=ledger.key_store())
+        return cls(settings, key_store=key_store_from_url(settings.database_url))
 
     def _jwks(self, settings: Settings) -> tuple[JwksKeySet | None, BackgroundRefresher | None]:
         if not settings.jwks_url:

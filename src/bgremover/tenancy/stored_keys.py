@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hmac
 
+from bgremover.ledger.base import ApiKeyStore
 from bgremover.tenancy.api_keys import digest, split_key
-from bgremover.tenancy.key_store import ApiKeyStore
 
 _NO_DIGEST = bytes(32)  # compared against for an unknown id, so unknown and wrong keys cost the same
 

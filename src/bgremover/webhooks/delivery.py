@@ -20,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bgremover.ledger.base import WebhookDelivery
-from bgremover.ledger.sql import SqlJobLedger, utcnow
+from bgremover.ledger.base import JobLedger, WebhookDelivery, utcnow
 from bgremover.observability.logging import get_logger, log_context
 from bgremover.observability.metrics import (
     WEBHOOK_ATTEMPT_DURATION,
@@ -50,7 +49,7 @@ class DeliveryOptions:
 class DeliveryLoop:
     def __init__(
         self,
-        ledger: SqlJobLedger,
+        ledger: JobLedger,
         configs: TenantConfigCache,
         sender: WebhookSender,
         schedule: RetrySchedule,

@@ -1,52 +1,17 @@
-"""What a webhook says: the event type and a small payload naming the job.
+"""What a webhook says on the wire: the stored payload rendered with an absolute ``statusUrl``.
 
-The payload is deliberately small (no result, no image list): the receiver fetches the job from its
-``statusUrl`` with its own credentials, so a webhook leaks nothing if its URL is ever misconfigured,
-and the body stays a few hundred bytes however big the job.
-
-The ledger stores the payload with a *relative* ``statusUrl`` (``/v1/jobs/{id}``): workers do not
-know the address clients use, so the sender resolves it against ``BGR_PUBLIC_BASE_URL`` when it
-renders the body.
+The event names and the payload itself are outbox records, defined beside the ledger port
+(``bgremover.ledger.announcement``) and re-exported here for the webhook feature's users.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
+from bgremover.ledger.announcement import WebhookEvent, event_for_status, event_payload, utc_timestamp
 
-class WebhookEvent(StrEnum):
-    JOB_SUCCEEDED = "job.succeeded"
-    JOB_FAILED = "job.failed"
-    JOB_CANCELED = "job.canceled"
-
-
-def event_for_status(status: str) -> WebhookEvent:
-    """The event announcing that a job reached the final ``status`` (succeeded, failed, canceled)."""
-    return WebhookEvent(f"job.{status}")
-
-
-def utc_timestamp(value: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z`` (a naive value is taken as UTC): the one format of every time the
-    service shows, in the job JSON and in webhooks alike."""
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def event_payload(job_id: str, tenant_id: str, status: str, occurred_at: datetime) -> dict[str, Any]:
-    """The Standard Webhooks payload shape ``{"type", "timestamp", "data"}`` for a final job."""
-    return {
-        "type": event_for_status(status).value,
-        "timestamp": utc_timestamp(occurred_at),
-        "data": {
-            "jobId": job_id,
-            "tenantId": tenant_id,
-            "status": status,
-            "statusUrl": f"/v1/jobs/{job_id}",
-        },
-    }
+__all__ = ["WebhookEvent", "event_for_status", "event_payload", "render_body", "utc_timestamp"]
 
 
 def render_body(payload: dict[str, Any], public_base_url: str) -> bytes:

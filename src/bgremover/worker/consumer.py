@@ -16,7 +16,7 @@ import os
 
 import psutil
 
-from bgremover.ledger.sql import SqlJobLedger
+from bgremover.ledger.factory import ledger_from_url
 from bgremover.observability.logging import get_logger
 from bgremover.queue.huey_queue import HueyDispatcher
 from bgremover.resilience.recycle import RecyclingConsumer, install_watchdog
@@ -62,7 +62,7 @@ def build_consumer(settings: Settings, workers: int) -> RecyclingConsumer:
 def run_workers(settings: Settings, workers: int | None = None) -> None:
     """Migrate the ledger, lower this process's priority (the workers inherit it), run until a signal."""
     count = workers or settings.workers or default_worker_count()
-    SqlJobLedger.from_url(settings.database_url, migrate=True).close()
+    ledger_from_url(settings.database_url, migrate=settings.database_migrate).close()
     # Share the cores between the workers instead of each ONNX session taking all of them.
     os.environ.setdefault("BGR_ORT_THREADS", str(max(1, len(os.sched_getaffinity(0)) // count)))
     os.nice(WORKER_NICENESS)

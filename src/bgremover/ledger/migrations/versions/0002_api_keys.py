@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-29
 
-Only the SHA-256 digest of a key's secret part is stored (see ``bgremover.tenancy.key_store`` for
+Only the SHA-256 digest of a key's secret part is stored (see ``bgremover.ledger.sql_keys`` for
 why a fast hash suffices for high-entropy random secrets). Revocation sets ``revoked_at``; rows stay.
 """
 

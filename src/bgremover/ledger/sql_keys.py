@@ -1,4 +1,5 @@
-"""Where API keys are kept: the ``ApiKeyStore`` port and its SQL adapter on the ledger's database.
+"""Stored API keys on the SQL ledger's database: the ``ApiKeyStore`` port (``bgremover.ledger.base``)
+in the ``api_keys`` table.
 
 The request path never calls a store: ``StoredKeySnapshot`` copies the active keys into memory from a
 background thread, and the CLI (``bg-remover keys``) creates, lists and revokes them. Only the SHA-256
@@ -8,36 +9,14 @@ digest of a key's secret is stored (``bgremover.tenancy.api_keys`` says why that
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy import Engine, insert, select, update
 
+from bgremover.ledger.base import ApiKeyRecord, utcnow
 from bgremover.ledger.engine import create_ledger_engine, transaction
 from bgremover.ledger.migrate import upgrade
 from bgremover.ledger.schema import api_keys, aware_utc
-from bgremover.ledger.sql import utcnow
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyRecord:
-    key_id: str
-    tenant_id: str
-    digest: str  # SHA-256 hex of the secret part; never the secret
-    label: str
-    created_at: datetime
-    revoked_at: datetime | None = None
-
-
-class ApiKeyStore(Protocol):
-    """Persistent API keys. Revocation keeps the row (an audit trail of who had access, until when)."""
-
-    def add(self, record: ApiKeyRecord) -> None: ...
-    def list_keys(self, tenant_id: str | None = None) -> list[ApiKeyRecord]: ...
-    def revoke(self, key_id: str) -> ApiKeyRecord | None: ...
-    def active_keys(self) -> list[ApiKeyRecord]: ...
-    def close(self) -> None: ...
 
 
 class SqlApiKeyStore:
