@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from bgremover.api.job_watch import BatchJobReader
 from bgremover.ledger import JobType, NewImage, NewJob
 from bgremover.ledger.sql import SqlJobLedger
+
+
+@pytest.fixture
+def ledger(sql_ledger: SqlJobLedger) -> SqlJobLedger:
+    """Batch reads are the SQL ledger's own capability (the DynamoDB ledger's poller reads job by job)."""
+    return sql_ledger
 
 
 def _job(ledger: SqlJobLedger, tenant: str) -> str:
