@@ -1,5 +1,7 @@
-"""Real backend servers for contract and fault tests: moto's standalone S3 server on a free port, a fresh
-PostgreSQL database per test, a Redis key namespace per test, and a TCP proxy to cut any of them.
+"""Real backend servers for contract and fault tests: moto's standalone server on a free port (S3, and
+SSM and SQS reached through boto3's ``AWS_ENDPOINT_URL``, a fresh queue or stage per test), a double of
+Lambda's Invoke API, a fresh PostgreSQL database per test, a Redis key namespace per test, and a TCP
+proxy to cut or slow any of them.
 
 PostgreSQL (127.0.0.1:5432, user postgres, trust auth) and Redis (127.0.0.1:6379) are expected to run
 on every development and CI machine; a test that needs one is skipped, with the reason, where it is not.
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
@@ -21,6 +24,8 @@ import psycopg
 import pytest
 import redis
 from moto.server import ThreadedMotoServer
+
+from lambda_invoke_api import LambdaInvokeApi, lambda_invoke_api
 
 PG_ADMIN_DSN = os.environ.get("BGR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BGR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -134,12 +139,14 @@ def redis_namespace() -> Iterator[str]:
 
 
 class TcpProxy:
-    """A TCP relay in front of a real server (PostgreSQL, Redis) that a test can cut and restore: an
-    outage as its clients see it (connections reset, new ones refused), without stopping the shared
-    server that other engineers' tests use."""
+    """A TCP relay in front of a real server (PostgreSQL, Redis, moto) that a test can cut and restore:
+    an outage as its clients see it (connections reset, new ones refused), without stopping the shared
+    server that other engineers' tests use. ``delay_s`` holds each chunk a client sends that long before
+    passing it on: a server that answers every request late."""
 
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
         self._upstream = (upstream_host, upstream_port)
+        self.delay_s = 0.0
         self.port = free_port()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
@@ -187,12 +194,14 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._open.update((client, upstream))
-            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
 
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket, delayed: bool = False) -> None:
         try:
             while chunk := source.recv(65536):
+                if delayed and self.delay_s:
+                    time.sleep(self.delay_s)
                 target.sendall(chunk)
         except OSError:
             pass
@@ -230,3 +239,36 @@ def redis_up() -> None:
     reason = redis_available()
     if reason:
         pytest.skip(reason)
+
+
+@pytest.fixture
+def aws_endpoint(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """moto's server (it answers every AWS service) as boto3's endpoint in this process and in the
+    processes it starts, as an operator would point a deployment at LocalStack."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint_url)
+    return s3.endpoint_url
+
+
+@pytest.fixture
+def sqs_queue(aws_endpoint: str) -> str:
+    """A fresh SQS queue on moto; its name (``sqs://`` + name is a queue URL)."""
+    name = unique_name("queue")
+    boto3.client("sqs").create_queue(QueueName=name)
+    return name
+
+
+@pytest.fixture
+def ssm_stage(aws_endpoint: str) -> str:
+    """A stage of this test's own, so that the keys it writes under ``/tf/{stage}/`` on the shared moto
+    server are the only ones it lists."""
+    return unique_name("stage").replace("_", "-")
+
+
+@pytest.fixture
+def lambda_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaInvokeApi]:
+    """The Invoke API double with one function, ``bgr-worker``, as boto3's Lambda endpoint."""
+    for key, value in S3_TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+    with lambda_invoke_api("bgr-worker") as api:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", api.endpoint_url)
+        yield api
