@@ -1,6 +1,6 @@
 """Backends for the contract suites: the ledger on SQLite and PostgreSQL with a test clock, the
-queue on SQLite and Redis, and the blob store on the local disk and S3 (moto) (the servers themselves
-come from ``tests/backends.py``)."""
+queue on SQLite, Redis and SQS (moto), and the blob store on the local disk and S3 (moto) (the servers
+themselves come from ``tests/backends.py``)."""
 
 from __future__ import annotations
 
@@ -9,29 +9,27 @@ from pathlib import Path
 
 import pytest
 from contract_support import ManualClock
+from queue_support import HUEY_QUEUES, queue_huey, queue_url_of
 
-from backends import REDIS_URL, S3Server, redis_namespace
+from backends import S3Server, redis_namespace
 from bgremover.blobs import BlobStore
 from bgremover.blobs.local import LocalBlobStore
 from bgremover.blobs.s3 import S3BlobStore
 from bgremover.ledger.engine import create_ledger_engine
 from bgremover.ledger.sql import SqlJobLedger
-from bgremover.queue.huey_queue import HueyDispatcher, huey_from_url
+from bgremover.queue.huey_queue import HueyDispatcher
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=HUEY_QUEUES)
 def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'queue.db'}"
-    request.getfixturevalue("redis_up")
-    return REDIS_URL
+    return queue_url_of(request.param, request, tmp_path)
 
 
 @pytest.fixture
 def dispatcher(queue_url: str) -> Iterator[HueyDispatcher]:
     """A real Huey dispatcher; on Redis its keys live under a namespace of its own."""
     with redis_namespace() as name:
-        dispatcher = HueyDispatcher(huey_from_url(queue_url, name=name))
+        dispatcher = HueyDispatcher(queue_huey(queue_url, name))
         yield dispatcher
         dispatcher.close()
 

@@ -67,7 +67,9 @@ def _decode(body: str) -> dict[str, Any]:
         parsed = json.loads(body)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc}") from exc
-    if isinstance(parsed, dict) and isinstance(parsed.get(TASK), str):
+    if not isinstance(parsed, dict):
+        raise ValueError("a message is a JSON object")
+    if isinstance(parsed.get(TASK), str):
         return {TASK: parsed[TASK], "args": []}
     return {TASK: TASK_PATH, "args": [job_id_of(parsed)]}
 
@@ -106,11 +108,15 @@ class SqsStorage(MemoryStorage):
 
     def dequeue(self) -> bytes | None:
         """The next message as ``{"id", "task", "args"}`` for :class:`JobMessageSerializer`; its receipt
-        is kept until :meth:`ack`. A body that asks for nothing is deleted at once (poison message)."""
-        answer = self.client.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=self.wait_s
-        )
-        for received in answer.get("Messages", []):
+        is kept until :meth:`ack`. A body that asks for nothing is deleted (a poison message) and the
+        next one read."""
+        while True:
+            answer = self.client.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=self.wait_s
+            )
+            if not answer.get("Messages"):
+                return None
+            received = answer["Messages"][0]
             try:
                 task = _decode(received["Body"])
             except ValueError as exc:
@@ -120,7 +126,6 @@ class SqsStorage(MemoryStorage):
             with self._receipts_lock:
                 self._receipts[received["MessageId"]] = received["ReceiptHandle"]
             return json.dumps({"id": received["MessageId"], **task}).encode()
-        return None
 
     def ack(self, message_id: str) -> None:
         """Delete a received message: its task is done (a no-op for a task that came from elsewhere)."""
