@@ -1,7 +1,7 @@
 """Real backend servers for contract and fault tests: moto's standalone server on a free port (S3, and
 SSM and SQS reached through boto3's ``AWS_ENDPOINT_URL``, a fresh queue or stage per test), a double of
 Lambda's Invoke API, a fresh PostgreSQL database per test, a Redis key namespace per test, and a TCP
-proxy to cut or slow any of them.
+proxy to cut any of them.
 
 PostgreSQL (127.0.0.1:5432, user postgres, trust auth) and Redis (127.0.0.1:6379) are expected to run
 on every development and CI machine; a test that needs one is skipped, with the reason, where it is not.
@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
@@ -139,14 +138,12 @@ def redis_namespace() -> Iterator[str]:
 
 
 class TcpProxy:
-    """A TCP relay in front of a real server (PostgreSQL, Redis, moto) that a test can cut and restore:
-    an outage as its clients see it (connections reset, new ones refused), without stopping the shared
-    server that other engineers' tests use. ``delay_s`` holds each chunk a client sends that long before
-    passing it on: a server that answers every request late."""
+    """A TCP relay in front of a real server (PostgreSQL, Redis) that a test can cut and restore: an
+    outage as its clients see it (connections reset, new ones refused), without stopping the shared
+    server that other engineers' tests use."""
 
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
         self._upstream = (upstream_host, upstream_port)
-        self.delay_s = 0.0
         self.port = free_port()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
@@ -194,14 +191,12 @@ class TcpProxy:
             upstream.settimeout(None)
             with self._lock:
                 self._open.update((client, upstream))
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
 
-    def _pump(self, source: socket.socket, target: socket.socket, delayed: bool = False) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
         try:
             while chunk := source.recv(65536):
-                if delayed and self.delay_s:
-                    time.sleep(self.delay_s)
                 target.sendall(chunk)
         except OSError:
             pass
