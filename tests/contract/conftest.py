@@ -9,29 +9,19 @@ from pathlib import Path
 
 import pytest
 from contract_support import ManualClock
-from queue_support import HUEY_QUEUES, queue_huey, queue_url_of
+from queue_support import HUEY_QUEUES, queue_url_of
 
-from backends import S3Server, redis_namespace
+from backends import S3Server
 from bgremover.blobs import BlobStore
 from bgremover.blobs.local import LocalBlobStore
 from bgremover.blobs.s3 import S3BlobStore
 from bgremover.ledger.engine import create_ledger_engine
 from bgremover.ledger.sql import SqlJobLedger
-from bgremover.queue.huey_queue import HueyDispatcher
 
 
 @pytest.fixture(params=HUEY_QUEUES)
 def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return queue_url_of(request.param, request, tmp_path)
-
-
-@pytest.fixture
-def dispatcher(queue_url: str) -> Iterator[HueyDispatcher]:
-    """A real Huey dispatcher; on Redis its keys live under a namespace of its own."""
-    with redis_namespace() as name:
-        dispatcher = HueyDispatcher(queue_huey(queue_url, name))
-        yield dispatcher
-        dispatcher.close()
 
 
 @pytest.fixture
