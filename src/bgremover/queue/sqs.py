@@ -53,12 +53,14 @@ def queue_name_of(url: str) -> str:
     return name
 
 
-def sqs_client(read_timeout_s: float = RECEIVE_WAIT_S + 10) -> Any:
-    """An SQS client whose calls end: connect and read timeouts (a read outlasts a long poll), few retries."""
+def sqs_client(read_timeout_s: float) -> Any:
+    """An SQS client whose calls end: connect and read timeouts (a read outlasts a long poll), few
+    retries. From a session of its own: boto3's default session is not safe to use from two threads,
+    and the API's enqueue threads may make the first client at the same time."""
     config = Config(
         connect_timeout=5, read_timeout=read_timeout_s, retries={"max_attempts": 3, "mode": "standard"}
     )
-    return boto3.client("sqs", config=config)
+    return boto3.session.Session().client("sqs", config=config)
 
 
 def _decode(body: str) -> dict[str, Any]:
@@ -89,7 +91,7 @@ class SqsStorage(MemoryStorage):
         self._client: Any = None
         self._queue_url: str | None = None
         self._receipts: dict[str, str] = {}
-        self._receipts_lock = threading.Lock()
+        self._receipts_lock = threading.Lock()  # taken by worker processes only, never before a fork
 
     @property
     def client(self) -> Any:
