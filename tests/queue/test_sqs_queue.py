@@ -90,7 +90,7 @@ def test_a_message_whose_worker_died_is_delivered_again(api: HueyDispatcher, que
 def test_a_message_naming_no_job_is_dropped_not_retried(queue: str, api: HueyDispatcher) -> None:
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-    for body in ["not json", '{"jobId": 7}', "[]"]:
+    for body in ["not json", '{"jobId": 7}', "[]", '{"task": "os.system"}']:
         sqs.send_message(QueueUrl=url, MessageBody=body)
     consumer = worker(queue, None)
     assert consumer.next_task() is None

@@ -1,7 +1,7 @@
 """The queue on Amazon SQS (``BGR_QUEUE_URL=sqs://QUEUE_NAME``), sent to and consumed twice.
 
-- Sending, and ``bg-remover worker``: Huey on an SQS queue. :class:`SqsStorage` is a Huey storage
-  whose queue is the SQS queue, so the API's bounded enqueue and the worker's consumer (process
+- Sending, and ``bg-remover worker``: :class:`SqsHuey`, a Huey whose storage (:class:`SqsStorage`)
+  is the SQS queue, so the API's bounded enqueue and the worker's consumer (process
   workers, recycling, watchdog, reaper tick, SIGTERM/SIGINT) are the same code as on SQLite or Redis.
   A worker long-polls (``ReceiveMessage`` waits up to ``RECEIVE_WAIT_S``) and deletes a message only
   once Huey reports its task complete. A message whose worker died reappears after the queue's
@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.config import Config
 from huey import Huey
+from huey.exceptions import HueyException
 from huey.registry import Message
 from huey.serializer import Serializer
 from huey.signals import SIGNAL_COMPLETE
@@ -172,23 +173,38 @@ class JobMessageSerializer(Serializer):
         return Message(**fields)
 
 
-def sqs_huey(url: str, *, name: str, wait_s: int = RECEIVE_WAIT_S) -> Huey:
-    """Huey on the queue that ``url`` names; its workers delete each message once its task completed."""
-    huey = Huey(
-        name,
-        results=False,
-        serializer=JobMessageSerializer(),
-        storage_class=SqsStorage,
-        queue_name=queue_name_of(url),
-        wait_s=wait_s,
-    )
-    storage: SqsStorage = huey.storage
+class SqsHuey(Huey):
+    """Huey on an SQS queue: JSON bodies, and each message deleted once its task completed. A message
+    asking for a task this process has no code for is deleted too (logged), instead of coming back
+    after every visibility timeout."""
 
-    @huey.signal(SIGNAL_COMPLETE)
-    def _delete_completed(signal: str, task: Any) -> None:
-        storage.ack(task.id)
+    storage_class = SqsStorage
+    storage: SqsStorage
 
-    return huey
+    def __init__(self, name: str, *, queue_name: str, wait_s: int = RECEIVE_WAIT_S) -> None:
+        super().__init__(
+            name, results=False, serializer=JobMessageSerializer(), queue_name=queue_name, wait_s=wait_s
+        )
+        self.signal(SIGNAL_COMPLETE)(self._delete_completed)
+
+    def _delete_completed(self, signal: str, task: Any) -> None:
+        self.storage.ack(task.id)
+
+    def dequeue(self) -> Any:
+        data = self.storage.dequeue()
+        if data is None:
+            return None
+        try:
+            return self.deserialize_task(data)
+        except HueyException as exc:
+            log.warning("queue_message_dropped", queue=self.storage.queue_name, error=str(exc))
+            self.storage.ack(json.loads(data)["id"])
+            return None
+
+
+def sqs_huey(url: str, *, name: str, wait_s: int = RECEIVE_WAIT_S) -> SqsHuey:
+    """Huey on the queue that ``url`` names."""
+    return SqsHuey(name, queue_name=queue_name_of(url), wait_s=wait_s)
 
 
 def process_batch(event: dict[str, Any], context: Any, handle_job: Callable[[str], None]) -> dict[str, Any]:
