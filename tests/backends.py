@@ -1,6 +1,7 @@
-"""Real backend servers for contract and fault tests: moto's standalone S3 server on a free port, moto's
-DynamoDB with a fresh table per test, a fresh PostgreSQL database per test, a Redis key namespace per
-test, and a TCP proxy to cut any of them.
+"""Real backend servers for contract and fault tests: moto's standalone server on a free port (S3, and
+SSM and SQS reached through boto3's ``AWS_ENDPOINT_URL``, a fresh queue or stage per test), moto's
+DynamoDB with a fresh table per test, a double of Lambda's Invoke API, a fresh PostgreSQL database per
+test, a Redis key namespace per test, and a TCP proxy to cut any of them.
 
 PostgreSQL (127.0.0.1:5432, user postgres, trust auth) and Redis (127.0.0.1:6379) are expected to run
 on every development and CI machine; a test that needs one is skipped, with the reason, where it is not.
@@ -30,6 +31,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import make_server
+
+from lambda_invoke_api import LambdaInvokeApi, lambda_invoke_api
 
 PG_ADMIN_DSN = os.environ.get("BGR_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BGR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -304,3 +307,36 @@ def dynamodb_url(dynamodb: str) -> Iterator[str]:
     yield f"dynamodb://{table}"
     with suppress(boto3.client("dynamodb").exceptions.ResourceNotFoundException):
         boto3.client("dynamodb").delete_table(TableName=table)
+
+
+@pytest.fixture
+def aws_endpoint(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """moto's server (it answers every AWS service) as boto3's endpoint in this process and in the
+    processes it starts, as an operator would point a deployment at LocalStack."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint_url)
+    return s3.endpoint_url
+
+
+@pytest.fixture
+def sqs_queue(aws_endpoint: str) -> str:
+    """A fresh SQS queue on moto; its name (``sqs://`` + name is a queue URL)."""
+    name = unique_name("queue")
+    boto3.client("sqs").create_queue(QueueName=name)
+    return name
+
+
+@pytest.fixture
+def ssm_stage(aws_endpoint: str) -> str:
+    """A stage of this test's own, so that the keys it writes under ``/tf/{stage}/`` on the shared moto
+    server are the only ones it lists."""
+    return unique_name("stage").replace("_", "-")
+
+
+@pytest.fixture
+def lambda_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaInvokeApi]:
+    """The Invoke API double with one function, ``bgr-worker``, as boto3's Lambda endpoint."""
+    for key, value in S3_TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+    with lambda_invoke_api("bgr-worker") as api:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", api.endpoint_url)
+        yield api

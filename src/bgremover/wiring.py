@@ -1,9 +1,9 @@
 """The one place that turns configuration URLs into adapters.
 
-``BGR_DATABASE_URL`` -> ledger (SQLite, PostgreSQL or DynamoDB, by ``bgremover.ledger.factory``),
-``BGR_QUEUE_URL`` -> dispatcher (SqliteHuey or RedisHuey), ``BGR_STORAGE_URL`` -> blob store (local
-disk or S3). The API and the workers both build their services here, so embedded and distributed mode
-differ only in URLs.
+``BGR_DATABASE_URL`` -> ledger (SQLite, PostgreSQL or DynamoDB), ``BGR_QUEUE_URL`` -> dispatcher
+(SqliteHuey, RedisHuey, Huey on SQS or a Lambda invocation), ``BGR_STORAGE_URL`` -> blob store (local
+disk or S3), ``BGR_PARAM_STORE_URL`` -> parameter store (a file tree or SSM). The API and the workers
+both build their services here, so embedded and distributed mode differ only in URLs.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from bgremover.blobs.factory import blob_store_from_url
 from bgremover.ledger.base import JobLedger
 from bgremover.ledger.factory import ledger_from_url
 from bgremover.params.cache import TenantConfigCache
-from bgremover.params.local import LocalParameterStore
-from bgremover.queue.huey_queue import HueyDispatcher, JobHandler
+from bgremover.params.factory import parameter_store_from_url
+from bgremover.queue.base import Dispatcher
+from bgremover.queue.factory import dispatcher_from_url
+from bgremover.queue.huey_queue import JobHandler
 from bgremover.settings import Settings
 
 
@@ -24,7 +26,7 @@ from bgremover.settings import Settings
 class Services:
     ledger: JobLedger
     blobs: BlobStore
-    dispatcher: HueyDispatcher
+    dispatcher: Dispatcher
 
     def close(self) -> None:
         self.dispatcher.close()
@@ -43,11 +45,11 @@ def build_services(
             s3_endpoint_url=settings.s3_endpoint_url,
             s3_presign_seconds=settings.s3_presign_seconds,
         ),
-        dispatcher=HueyDispatcher.from_url(settings.queue_url, handler, name=settings.queue_name),
+        dispatcher=dispatcher_from_url(settings.queue_url, handler, name=settings.queue_name),
     )
 
 
 def build_tenant_configs(settings: Settings) -> TenantConfigCache:
-    """Per-tenant configuration for workers (``BGR_PARAM_STORE_URL``, a ``file://`` tree for now)."""
-    store = LocalParameterStore.from_url(settings.param_store_url)
+    """Per-tenant configuration for workers (``BGR_PARAM_STORE_URL``)."""
+    store = parameter_store_from_url(settings.param_store_url, max_age_s=settings.config_max_age_s)
     return TenantConfigCache(store, stage=settings.stage, max_age_s=settings.config_max_age_s)

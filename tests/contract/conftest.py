@@ -1,6 +1,6 @@
 """Backends for the contract suites: the ledger on SQLite, PostgreSQL and DynamoDB (moto) with a test
-clock, the queue on SQLite and Redis, and the blob store on the local disk and S3 (moto) (the servers
-themselves come from ``tests/backends.py``)."""
+clock, the queue on SQLite, Redis and SQS (moto), and the blob store on the local disk and S3 (moto)
+(the servers themselves come from ``tests/backends.py``)."""
 
 from __future__ import annotations
 
@@ -9,31 +9,19 @@ from pathlib import Path
 
 import pytest
 from contract_support import ManualClock
+from queue_support import HUEY_QUEUES, queue_url_of
 
-from backends import REDIS_URL, SERVER_LEDGER_URLS, S3Server, redis_namespace
+from backends import SERVER_LEDGER_URLS, S3Server
 from bgremover.blobs import BlobStore
 from bgremover.blobs.local import LocalBlobStore
 from bgremover.blobs.s3 import S3BlobStore
 from bgremover.ledger.base import JobLedger
 from bgremover.ledger.factory import ledger_from_url
-from bgremover.queue.huey_queue import HueyDispatcher, huey_from_url
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=HUEY_QUEUES)
 def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'queue.db'}"
-    request.getfixturevalue("redis_up")
-    return REDIS_URL
-
-
-@pytest.fixture
-def dispatcher(queue_url: str) -> Iterator[HueyDispatcher]:
-    """A real Huey dispatcher; on Redis its keys live under a namespace of its own."""
-    with redis_namespace() as name:
-        dispatcher = HueyDispatcher(huey_from_url(queue_url, name=name))
-        yield dispatcher
-        dispatcher.close()
+    return queue_url_of(request.param, request, tmp_path)
 
 
 @pytest.fixture

@@ -1,15 +1,16 @@
-"""The parameter-store port: hierarchical keys to string values, like AWS SSM Parameter Store.
+"""The parameter-store port: hierarchical keys to JSON values, like AWS SSM Parameter Store.
 
-A tenant's configuration lives under ``/tf/{stage}/{tenant}/services/bg-remover/config`` as JSON. A
-store may be slow (the original design spent 5-10 s per call) or down, which is why only workers read
-it, and only through ``TenantConfigCache``.
+A tenant's configuration lives under ``/tf/{stage}/{tenant}/services/bg-remover/config`` as JSON, which
+the store parses (on SSM, Powertools' JSON transform does). A store may be slow (the original design
+spent 5-10 s per call) or down, which is why only workers read it, and only through
+``TenantConfigCache``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 SERVICE = "bg-remover"
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -21,6 +22,10 @@ class ParameterNotFoundError(KeyError):
 
 class ParameterStoreError(Exception):
     """The store could not answer (unreachable, timed out, unreadable)."""
+
+
+class InvalidParameterError(ValueError):
+    """The parameter is there but is not JSON: the operator's mistake, reported, never a default."""
 
 
 def config_key(stage: str, tenant: str) -> str:
@@ -39,8 +44,9 @@ def tenant_of(key: str, stage: str) -> str | None:
 
 
 class ParameterStore(Protocol):
-    def get(self, key: str) -> str:
-        """The value; ``ParameterNotFoundError`` when absent, ``ParameterStoreError`` when the store fails."""
+    def get(self, key: str) -> Any:
+        """The value, parsed from JSON; ``ParameterNotFoundError`` when absent, ``InvalidParameterError``
+        when not JSON, ``ParameterStoreError`` when the store fails."""
         ...
 
     def list(self, prefix: str) -> Iterator[str]:

@@ -9,7 +9,6 @@ it at most once per tenant per ``max_age`` however many jobs they run.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pydantic import ValidationError
 from bgremover.observability.logging import get_logger
 from bgremover.observability.metrics import CONFIG_CACHE
 from bgremover.params.base import (
+    InvalidParameterError,
     ParameterNotFoundError,
     ParameterStore,
     ParameterStoreError,
@@ -110,10 +110,8 @@ class TenantConfigCache:
 
     def _read(self, key: str) -> TenantConfig:
         try:
-            raw = self._store.get(key)
+            return TenantConfig.model_validate(self._store.get(key))
         except ParameterNotFoundError:
             return TenantConfig()
-        try:
-            return TenantConfig.model_validate(json.loads(raw))
-        except (json.JSONDecodeError, ValidationError) as exc:
+        except (InvalidParameterError, ValidationError) as exc:
             raise ValueError(f"invalid configuration at {key}: {exc}") from exc

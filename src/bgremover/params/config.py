@@ -4,10 +4,26 @@ win over these: they apply where a request leaves a choice open."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from bgremover.webhooks.events import WebhookEvent, event_for_status
-from bgremover.webhooks.signing import secret_key
+from bgremover.ledger.announcement import WebhookEvent, event_for_status
+
+SECRET_PREFIX = "whsec_"  # Standard Webhooks' secret format; bgremover.webhooks.signing signs with it
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_<base64>`` secret (the prefix is optional); ``ValueError`` if bad."""
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("a webhook secret must be whsec_ followed by base64") from exc
+    if not key:
+        raise ValueError("a webhook secret may not be empty")
+    return key
 
 
 class WebhookConfig(BaseModel):

@@ -6,11 +6,13 @@ settings with any editor."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from bgremover.params.base import ParameterNotFoundError, ParameterStoreError
+from bgremover.params.base import InvalidParameterError, ParameterNotFoundError, ParameterStoreError
 
 
 class LocalParameterStore:
@@ -29,14 +31,18 @@ class LocalParameterStore:
             raise ValueError(f"invalid parameter key {key!r}")
         return self.root.joinpath(*parts)
 
-    def get(self, key: str) -> str:
+    def get(self, key: str) -> Any:
         path = self._path(key)
         try:
-            return path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except (FileNotFoundError, NotADirectoryError):
             raise ParameterNotFoundError(key) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ParameterStoreError(f"cannot read parameter {key}: {exc}") from exc
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidParameterError(f"parameter {key} is not JSON: {exc}") from exc
 
     def list(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix) if prefix.strip("/") else self.root

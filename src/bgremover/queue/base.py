@@ -26,3 +26,7 @@ class Dispatcher(Protocol):
     def ping(self) -> None:
         """Raise if the queue backend cannot be reached (readiness)."""
         ...
+
+    def close(self) -> None:
+        """Release threads and connections."""
+        ...

@@ -1,5 +1,6 @@
 """The dispatcher on Huey: SqliteHuey for ``sqlite:///PATH`` (embedded), RedisHuey for ``redis://``
-(distributed). Task code never sees which: switching is a URL.
+(distributed), Huey on an SQS queue for ``sqs://QUEUE_NAME`` (AWS, :mod:`bgremover.queue.sqs`). Task code
+never sees which: switching is a URL.
 
 A message carries only a job id; the ledger holds everything else. The task is registered under a
 fixed name in every process (API and workers), but only a worker passes the handler that runs it,
@@ -10,8 +11,6 @@ so the API imports nothing of the pipeline. The queue's own name is ``BGR_QUEUE_
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,10 @@ from huey.api import Huey, Task
 from huey.storage import SqliteStorage
 from redis import ConnectionPool
 
-from bgremover.queue.base import EnqueueError
+from bgremover.queue.bounded import BoundedCalls
 
 TASK_NAME = "process_job"
+TASK_PATH = f"{__name__}.{TASK_NAME}"  # how Huey names the task in a message (module.name)
 QUEUE_NAME = "bgremover"
 _BACKEND_TIMEOUT_S = 5.0  # sqlite busy timeout / redis socket timeouts, below the enqueue bound
 
@@ -56,21 +56,32 @@ def huey_from_url(url: str, *, name: str = QUEUE_NAME) -> Huey:
             url, socket_timeout=_BACKEND_TIMEOUT_S, socket_connect_timeout=_BACKEND_TIMEOUT_S
         )
         return RedisHuey(name, connection_pool=pool, results=False)
-    raise ValueError(f"unsupported queue URL (expected sqlite:///PATH or redis://...): {url!r}")
+    if url.startswith("sqs://"):
+        from bgremover.queue.sqs import sqs_huey  # boto3 is imported only where SQS is used
+
+        return sqs_huey(url, name=name)
+    if url.startswith("lambda://"):
+        raise ValueError(
+            "a lambda:// queue is consumed by the Lambda worker (bgremover.aws.worker.handler), not by "
+            "bg-remover worker: give self-hosted workers sqs://QUEUE_NAME instead"
+        )
+    raise ValueError(
+        f"unsupported queue URL for Huey (expected sqlite:///PATH, redis://... or sqs://QUEUE): {url!r}"
+    )
 
 
 JobHandler = Callable[[str], None]
 
 
 class HueyDispatcher:
-    """``Dispatcher`` on Huey. ``enqueue`` runs the backend call on a small thread pool and waits at
-    most ``timeout`` s for it, so a hung backend costs the caller a bounded wait, never a hang."""
+    """``Dispatcher`` on Huey. ``enqueue`` is bounded (:class:`BoundedCalls`): a hung backend costs
+    the caller ``timeout`` seconds at most, never a hang."""
 
     def __init__(self, huey: Huey, handler: JobHandler | None = None, *, threads: int = 4) -> None:
         self.huey = huey
         self._handler = handler
         self._task = huey.task(name=TASK_NAME)(self._run)
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="enqueue")
+        self._calls = BoundedCalls(threads)
 
     @classmethod
     def from_url(
@@ -84,17 +95,7 @@ class HueyDispatcher:
         self._handler(job_id)
 
     def enqueue(self, job_id: str, *, timeout: float) -> None:
-        future = self._pool.submit(self._enqueue_now, job_id)
-        try:
-            future.result(timeout=timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise EnqueueError(f"queue did not accept the job within {timeout:g} s") from None
-        except Exception as exc:
-            raise EnqueueError(f"queue rejected the job: {exc}") from exc
-
-    def _enqueue_now(self, job_id: str) -> None:
-        self.huey.enqueue(self._task.s(job_id))
+        self._calls.run(lambda: self.huey.enqueue(self._task.s(job_id)), timeout=timeout)
 
     def depth(self) -> int:
         return int(self.huey.pending_count())
@@ -110,4 +111,4 @@ class HueyDispatcher:
         self.huey.execute(task)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._calls.close()

@@ -12,7 +12,6 @@ Why not the ``standardwebhooks`` package: its ``verify`` lets malformed headers 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -21,24 +20,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-SECRET_PREFIX = "whsec_"
+from bgremover.params.config import SECRET_PREFIX, secret_key
+
 DEFAULT_TOLERANCE_S = 300.0
 
 
 class WebhookVerificationError(Exception):
     """The message is not authentic, or is too old or too new to be accepted."""
-
-
-def secret_key(secret: str) -> bytes:
-    """The HMAC key of a ``whsec_<base64>`` secret (the prefix is optional); ``ValueError`` if bad."""
-    encoded = secret.removeprefix(SECRET_PREFIX)
-    try:
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except binascii.Error as exc:
-        raise ValueError("a webhook secret must be whsec_ followed by base64") from exc
-    if not key:
-        raise ValueError("a webhook secret may not be empty")
-    return key
 
 
 def generate_secret(size: int = 32) -> str:
