@@ -4,11 +4,11 @@ the report under ``var/loadtest/``: per target and scenario a folder with Locust
 ``summary.md`` (the README's table) and ``index.html``. Exits 1 if a job was lost or a 5xx answered.
 
     .venv/bin/python loadtest/run.py [--targets embedded,distributed] [--scenarios payload_size,...]
-                                     [--quick] [--out var/loadtest] [--drain-s 600]
+                                     [--quick] [--out var/loadtest] [--drain-s 1800]
 
 Bounded: each scenario has a run time and a budget of submits; after it, accepted jobs are given
-``--drain-s`` to become final (else they count as lost). CPU and memory are sampled over the run and
-the drain. ``--quick`` is a seconds-long smoke run (what the test suite runs)."""
+``--drain-s`` (30 min) to become final (else they count as lost). CPU and memory are sampled over the
+run and the drain. ``--quick`` is a seconds-long smoke run (what the test suite runs)."""
 
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ class Scenario:
 SCENARIOS = {
     "payload_size": Scenario("payload_size.py", users=1, run_s=60, max_submits=8),  # each size twice
     "image_count": Scenario("image_count.py", users=1, run_s=90, max_submits=4),  # 1, 10, 100, 1000 once
-    "steady": Scenario("steady.py", users=2, run_s=30, max_submits=40),
-    "spike": Scenario("spike.py", users=10, run_s=30, max_submits=150, env={"LOADTEST_SPIKE_USERS": "10"}),
+    "steady": Scenario("steady.py", users=2, run_s=30, max_submits=20),
+    "spike": Scenario("spike.py", users=10, run_s=30, max_submits=40, env={"LOADTEST_SPIKE_USERS": "10"}),
 }
 
 
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model-dir", type=Path, default=Path(os.environ.get("BGR_MODEL_DIR", REPO_ROOT / "var" / "models"))
     )
-    parser.add_argument("--drain-s", type=float, default=600)
+    parser.add_argument("--drain-s", type=float, default=1800)
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
     args = parser.parse_args(argv)
     scenarios = {name: SCENARIOS[name] for name in args.scenarios.split(",")}

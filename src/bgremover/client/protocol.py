@@ -260,8 +260,10 @@ class ClientCore:
             send.headers["Accept"] = "text/event-stream"
             if last_id is not None:
                 send.headers["Last-Event-ID"] = last_id
+            retry_after = None
             try:
                 reply = yield send
+                retry_after = retry_after_seconds(reply.headers.get("retry-after"))
                 if reply.status in _NO_EVENTS:
                     self.events_supported = False
                     return None
@@ -278,7 +280,7 @@ class ClientCore:
                 pass
             deadline.check()
             failures += 1
-            yield Sleep(deadline.bounded(self.retry.delay(1, None) or 0.0))
+            yield Sleep(deadline.bounded(self.retry.delay(1, retry_after) or 0.0))
         return None
 
     def _idle(self, deadline: _Deadline) -> float:
