@@ -75,7 +75,9 @@ def limit_hit_first(row: dict[str, Any], cores: int) -> str:
     """Which limit this run reached first, from its figures (a rule of thumb, stated in the README):
     refusals; jobs queued longer than they took to process (worker capacity); a slow submit with a
     busy API (its CPU) or with an idle one (the upload path: blob writes and ledger)."""
-    if row["http_5xx"] or row["connection_errors"] or (row["success_rate"] or 0) < 1:
+    if not row["submits"]:
+        return "no submit recorded (see locust.log)"
+    if row["http_5xx"] or row["connection_errors"] or row["success_rate"] < 1:
         return "API refused or failed submits"
     if (row["queued_p95_s"] or 0) > max(1.0, row["processing_p95_s"] or 0):
         busy = "" if row["workers_cpu_pct"] >= 50 * cores else " (CPU shared with the API and other load)"
@@ -119,7 +121,8 @@ def plot(path: Path, records: list[dict[str, Any]], jobs: dict[str, Any]) -> Non
     top.set_ylabel("submit latency (ms)")
     bottom.set_ylabel("submit to final (s)")
     bottom.set_xlabel("time of submit since the first (s)")
-    top.legend(fontsize="small")
+    if records:
+        top.legend(fontsize="small")
     top.set_title(path.parent.parent.name + " / " + path.parent.name)
     figure.tight_layout()
     figure.savefig(path, dpi=90)

@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-s", type=float, default=1800)
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
     args = parser.parse_args(argv)
+    args.out = args.out.resolve()  # Locust runs in loadtest/
     scenarios = {name: SCENARIOS[name] for name in args.scenarios.split(",")}
     if args.quick:
         scenarios = {name: quick(scenario) for name, scenario in scenarios.items()}
