@@ -1,14 +1,16 @@
-"""Images per request: 1, 10, 100 and 1,000 product photos in one submit, in turn."""
+"""Images per request: 1, 10, 100 and 1,000 product photos in one submit, in turn
+(``LOADTEST_IMAGE_COUNTS`` to change them)."""
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator, Sequence
 
 from common import SubmitUser, fashion_photos
 from locust import constant, task
 
-COUNTS = (1, 10, 100, 1000)
+COUNTS = tuple(int(n) for n in os.environ.get("LOADTEST_IMAGE_COUNTS", "1,10,100,1000").split(","))
 
 
 class ImageCountUser(SubmitUser):

@@ -4,11 +4,12 @@ the report under ``var/loadtest/``: per target and scenario a folder with Locust
 ``summary.md`` (the README's table) and ``index.html``. Exits 1 if a job was lost or a 5xx answered.
 
     .venv/bin/python loadtest/run.py [--targets embedded,distributed] [--scenarios payload_size,...]
-                                     [--quick] [--out var/loadtest] [--drain-s 1800]
+                                     [--quick] [--out var/loadtest] [--image-counts 1,10,100,1000]
 
-Bounded: each scenario has a run time and a budget of submits; after it, accepted jobs are given
-``--drain-s`` (30 min) to become final (else they count as lost). CPU and memory are sampled over the
-run and the drain. ``--quick`` is a seconds-long smoke run (what the test suite runs)."""
+Bounded: each scenario has a run time and a budget of submits; after it, accepted jobs are waited for
+until final, for at most ``--drain-s`` (1 h), and no longer once none of them has moved (status,
+stage, images done) for ``--stall-s`` (5 min): a job not final then counts as lost. CPU and memory
+are sampled over the run and the drain. ``--quick`` is a seconds-long smoke run (what the test suite runs)."""
 
 from __future__ import annotations
 
@@ -79,19 +80,34 @@ def run_locust(scenario: Scenario, target: Target, folder: Path, payload_dir: Pa
         )
 
 
-def drain(base_url: str, job_ids: list[str], drain_s: float) -> dict[str, dict[str, Any] | None]:
-    """Each accepted job's last state, waiting up to ``drain_s`` for all to be final."""
+def _pending(jobs: dict[str, dict[str, Any] | None]) -> dict[str, tuple[Any, ...]]:
+    """Each job not yet final, with what shows it moving: status, stage and images done."""
+    return {
+        job_id: (job["status"], job["stage"], job["progress"]["done"]) if job else (None,)
+        for job_id, job in jobs.items()
+        if not job or job["status"] not in report.FINAL
+    }
+
+
+def drain(
+    base_url: str, job_ids: list[str], stall_s: float, max_s: float
+) -> dict[str, dict[str, Any] | None]:
+    """Each accepted job's last state, waiting until all are final, or none of those left has moved
+    for ``stall_s``, or ``max_s`` in all: a job still working is waited for, a stuck one is lost."""
     jobs: dict[str, dict[str, Any] | None] = dict.fromkeys(job_ids)
-    deadline = time.monotonic() + drain_s
+    started = moved = time.monotonic()
+    seen: dict[str, tuple[Any, ...]] = {}
     with Client(base_url) as client:
         while True:
-            for job_id in [j for j, job in jobs.items() if not job or job["status"] not in report.FINAL]:
+            for job_id in _pending(jobs):
                 try:
                     jobs[job_id] = client.get_job(job_id).raw
                 except ApiError:
                     jobs[job_id] = None
-            pending = sum(not job or job["status"] not in report.FINAL for job in jobs.values())
-            if not pending or time.monotonic() > deadline:
+            pending, now = _pending(jobs), time.monotonic()
+            if pending != seen:
+                seen, moved = pending, now
+            if not pending or now - moved > stall_s or now - started > max_s:
                 return jobs
             time.sleep(1)
 
@@ -104,7 +120,7 @@ def warm_up(target: Target, photo: Path) -> None:
 
 
 def run_scenario(
-    name: str, scenario: Scenario, target: Target, out: Path, payload_dir: Path, drain_s: float
+    name: str, scenario: Scenario, target: Target, out: Path, payload_dir: Path, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     folder = out / target.name / name
     shutil.rmtree(folder, ignore_errors=True)
@@ -113,7 +129,8 @@ def run_scenario(
     with Sampler(roles) as usage:
         run_locust(scenario, target, folder, payload_dir)
         records = report.read_records(folder / "records.jsonl")
-        jobs = drain(target.base_url, [r["jobId"] for r in records if r["jobId"]], drain_s)
+        accepted = [r["jobId"] for r in records if r["jobId"]]
+        jobs = drain(target.base_url, accepted, args.stall_s, args.drain_s)
     variants = list(dict.fromkeys(r["variant"] for r in records))
     rows = [
         {"variant": v, **report.figures([r for r in records if r["variant"] == v], jobs)} for v in variants
@@ -155,11 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model-dir", type=Path, default=Path(os.environ.get("BGR_MODEL_DIR", REPO_ROOT / "var" / "models"))
     )
-    parser.add_argument("--drain-s", type=float, default=1800)
+    parser.add_argument("--drain-s", type=float, default=3600, help="the most a drain waits")
+    parser.add_argument("--stall-s", type=float, default=300, help="a drain ends when no job moved for this")
     parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
+    parser.add_argument("--image-counts", help="images per request of image_count, e.g. 1,10,100")
     args = parser.parse_args(argv)
     args.out = args.out.resolve()  # Locust runs in loadtest/
     scenarios = {name: SCENARIOS[name] for name in args.scenarios.split(",")}
+    if args.image_counts and "image_count" in scenarios:
+        counts = {"LOADTEST_IMAGE_COUNTS": args.image_counts}
+        submits = len(args.image_counts.split(","))
+        scenarios["image_count"] = replace(scenarios["image_count"], max_submits=submits, env=counts)
     if args.quick:
         scenarios = {name: quick(scenario) for name, scenario in scenarios.items()}
     payload_dir = args.out / "payloads"
@@ -173,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             warm_up(target, next((SHARED_DATA / "fashion_products").glob("*.jpg")))
             for name, scenario in scenarios.items():
-                rows += run_scenario(name, scenario, target, args.out, payload_dir, args.drain_s)
+                rows += run_scenario(name, scenario, target, args.out, payload_dir, args)
     write_index(args.out, rows)
     broken = [row for row in rows if row["jobs_lost"] or row["http_5xx"]]
     return 1 if broken else 0
