@@ -23,8 +23,8 @@ FINAL = {"succeeded", "failed", "canceled"}
 COLUMNS = [
     "target", "scenario", "variant", "submits", "success_rate", "submit_p50_ms", "submit_p95_ms",
     "submit_p99_ms", "final_p50_s", "final_p95_s", "queued_p95_s", "processing_p95_s", "jobs_accepted",
-    "jobs_lost", "jobs_failed", "http_5xx", "connection_errors", "api_cpu_pct", "api_peak_rss_mb",
-    "workers_cpu_pct", "workers_peak_rss_mb", "limit_hit_first",
+    "jobs_lost", "jobs_failed", "job_errors", "http_5xx", "connection_errors", "api_cpu_pct",
+    "api_peak_rss_mb", "workers_cpu_pct", "workers_peak_rss_mb", "limit_hit_first",
 ]  # fmt: skip
 
 
@@ -52,20 +52,24 @@ def figures(records: list[dict[str, Any]], jobs: dict[str, dict[str, Any] | None
     """The figures of one variant (or of all): ``jobs`` maps each accepted job id to its last state."""
     accepted = [r["jobId"] for r in records if r["status"] == 202]
     final = [jobs[j] for j in accepted if jobs.get(j) and jobs[j]["status"] in FINAL]  # type: ignore[index]
-    timings = [_seconds(job) for job in final]
+    failed = [job for job in final if job["status"] == "failed"]
+    timings = [_seconds(job) for job in final if job["status"] == "succeeded"]
     return {
         "submits": len(records),
         "success_rate": round(len(accepted) / len(records), 4) if records else None,
         "submit_p50_ms": _pct((r["ms"] for r in records), 50),
         "submit_p95_ms": _pct((r["ms"] for r in records), 95),
         "submit_p99_ms": _pct((r["ms"] for r in records), 99),
-        "final_p50_s": _pct((t for t, _ in timings), 50, 2),
-        "final_p95_s": _pct((t for t, _ in timings), 95, 2),
+        "final_p50_s": _pct((_seconds(job)[0] for job in final), 50, 2),
+        "final_p95_s": _pct((_seconds(job)[0] for job in final), 95, 2),
         "queued_p95_s": _pct((t - p for t, p in timings), 95, 2),
         "processing_p95_s": _pct((p for _, p in timings), 95, 2),
         "jobs_accepted": len(accepted),
         "jobs_lost": len(accepted) - len(final),
-        "jobs_failed": sum(job["status"] == "failed" for job in final),
+        "jobs_failed": len(failed),
+        "job_errors": " ".join(
+            sorted({str((job.get("error") or {}).get("type", "")).rsplit(":")[-1] for job in failed})
+        ),
         "http_5xx": sum(r["status"] >= 500 for r in records),
         "connection_errors": sum(r["status"] == 0 for r in records),
     }
@@ -73,12 +77,15 @@ def figures(records: list[dict[str, Any]], jobs: dict[str, dict[str, Any] | None
 
 def limit_hit_first(row: dict[str, Any], cores: int) -> str:
     """Which limit this run reached first, from its figures (a rule of thumb, stated in the README):
-    refusals; jobs queued longer than they took to process (worker capacity); a slow submit with a
-    busy API (its CPU) or with an idle one (the upload path: blob writes and ledger)."""
+    refusals; failed jobs (e.g. the job time limit); jobs queued longer than they took to process
+    (worker capacity); a slow submit with a busy API (its CPU) or an idle one (the upload path: blob
+    writes and ledger)."""
     if not row["submits"]:
         return "no submit recorded (see locust.log)"
     if row["http_5xx"] or row["connection_errors"] or row["success_rate"] < 1:
         return "API refused or failed submits"
+    if row["jobs_failed"]:
+        return f"jobs failed: {row['job_errors']}"
     if (row["queued_p95_s"] or 0) > max(1.0, row["processing_p95_s"] or 0):
         busy = "" if row["workers_cpu_pct"] >= 50 * cores else " (CPU shared with the API and other load)"
         return f"worker capacity: jobs wait in the queue{busy}"

@@ -34,7 +34,10 @@ def test_figures_count_lost_jobs_5xx_and_time_to_final():
     ]
     jobs = {
         "j1": job("succeeded", "2026-12-01T10:00:00Z", "2026-12-01T10:00:04Z", 1000),
-        "j2": job("failed", "2026-12-01T10:00:00Z", "2026-12-01T10:00:02Z", 2000),
+        "j2": {
+            **job("failed", "2026-12-01T10:00:00Z", "2026-12-01T10:00:02Z", 2000),
+            "error": {"type": "urn:bgremover:problem:job-time-limit"},
+        },
         "j3": job("running", "2026-12-01T10:00:00Z", "2026-12-01T10:00:01Z", 0),
     }
     got = report.figures(records, jobs)
@@ -42,11 +45,14 @@ def test_figures_count_lost_jobs_5xx_and_time_to_final():
     assert got["jobs_accepted"] == 3 and got["jobs_lost"] == 1 and got["jobs_failed"] == 1
     assert got["http_5xx"] == 1 and got["connection_errors"] == 1
     assert got["submit_p50_ms"] == 30.0 and got["final_p50_s"] == 3.0
-    assert got["processing_p95_s"] == pytest.approx(1.95) and got["queued_p95_s"] == pytest.approx(2.85)
+    assert got["processing_p95_s"] == 1.0 and got["queued_p95_s"] == 3.0  # succeeded jobs only
+    assert got["job_errors"] == "job-time-limit"
     row = {**got, "api_cpu_pct": 5.0, "workers_cpu_pct": 190.0}
     assert report.limit_hit_first(row, cores=2) == "API refused or failed submits"
     clean = {**row, "http_5xx": 0, "connection_errors": 0, "success_rate": 1.0}
-    assert report.limit_hit_first(clean, cores=2) == "worker capacity: jobs wait in the queue"
+    assert report.limit_hit_first(clean, cores=2) == "jobs failed: job-time-limit"
+    no_failure = {**clean, "jobs_failed": 0}
+    assert report.limit_hit_first(no_failure, cores=2) == "worker capacity: jobs wait in the queue"
 
 
 def test_a_tiny_scenario_end_to_end(tmp_path: Path, model_dir: Path, shared_data: Path) -> None:
