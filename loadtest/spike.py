@@ -1,5 +1,5 @@
 """A spike: one user for a third of the run, ``LOADTEST_SPIKE_USERS`` (default 10) for the next
-third, one again for the last, each submitting 5 photos as fast as it is answered."""
+third, one again for the last, each submitting 5 photos every 2 seconds."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import os
 from collections.abc import Iterator, Sequence
 
 from common import SubmitUser, fashion_photos
-from locust import LoadTestShape, constant, task
+from locust import LoadTestShape, constant_pacing, task
 
 SPIKE_USERS = int(os.environ.get("LOADTEST_SPIKE_USERS", "10"))
 RUN_S = float(os.environ.get("LOADTEST_RUN_S", "30"))
 
 
 class SpikeUser(SubmitUser):
-    wait_time = constant(0.2)
+    wait_time = constant_pacing(2)
 
     def batches(self) -> Iterator[tuple[str, Sequence[tuple[str, bytes]]]]:
         return itertools.repeat(("5 images", fashion_photos(5)))
