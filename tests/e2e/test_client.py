@@ -16,12 +16,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from e2e_server import Server, running_server
 from PIL import Image
 
-from bgremover.client import ApiError, Client, PollPolicy, RetryPolicy
+from bgremover.client import ApiError, AsyncClient, Client, PollPolicy, RetryPolicy
 
 FAST_POLL = PollPolicy(initial_s=0.2, max_s=1.0)
 LIMITED_KEY = "limited-tenant-static-key-0123456789"
@@ -64,6 +65,17 @@ def test_remove_background_then_download_the_cutout(server: Server, photos: dict
         assert job.status == "succeeded" and job.images[0].status == "succeeded"
         cutout = Image.open(io.BytesIO(client.download(job, job.images[0].image_id, "cutout")))
         assert cutout.format == "PNG" and cutout.mode == "RGBA"
+
+
+def test_the_async_client_submits_waits_and_downloads(server: Server, photos: dict[str, bytes]) -> None:
+    async def main() -> tuple[str, int, bytes]:
+        async with AsyncClient(server.base_url, tenant="async", poll=FAST_POLL) as client:
+            submitted = await client.group_images([("a.jpg", photos["a"]), ("b.jpg", photos["b"])])
+            job = await client.wait(submitted, timeout=180)
+            return job.status, len(job.groups), await client.download(job, "img-0001", "original")
+
+    status, groups, original = anyio.run(main)
+    assert (status, groups, original) == ("succeeded", 2, photos["a"])
 
 
 def test_bad_input_raises_one_error_type_with_the_problem_fields(server: Server) -> None:
