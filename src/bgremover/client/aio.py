@@ -16,21 +16,17 @@ from bgremover.client.files import FileInput
 from bgremover.client.models import Job
 from bgremover.client.protocol import Effect, Flow, NextEvent, Reply, Send
 from bgremover.client.sse import ServerEvent, SseDecoder
-from bgremover.client.transport import ClientSettings, PartFile, reply_of, request_options, streams_body
+from bgremover.client.transport import BaseClient, PartFile, reply_of, request_options, streams_body
 
 T = TypeVar("T")
 
 
-class AsyncClient(ClientSettings):
+class AsyncClient(BaseClient[httpx.AsyncClient]):
     """``async with AsyncClient("http://127.0.0.1:8000", api_key=...) as client:``; the keywords of
     ``Client``, with ``http`` an ``httpx.AsyncClient``."""
 
-    def __init__(
-        self, base_url: str, *args: Any, http: httpx.AsyncClient | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(base_url, *args, **kwargs)
-        self._http = http or httpx.AsyncClient(timeout=self._timeout)
-        self._owns_http = http is None
+    def _new_http(self, timeout: httpx.Timeout) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=timeout)
 
     async def group_images(
         self, files: FileInput | list[FileInput], *, idempotency_key: str | None = None, **options: Any

@@ -15,21 +15,19 @@ from bgremover.client.files import FileInput
 from bgremover.client.models import Job
 from bgremover.client.protocol import Effect, Flow, NextEvent, Reply, Send
 from bgremover.client.sse import ServerEvent, SseDecoder
-from bgremover.client.transport import ClientSettings, PartFile, reply_of, request_options, streams_body
+from bgremover.client.transport import BaseClient, PartFile, reply_of, request_options, streams_body
 
 T = TypeVar("T")
 
 
-class Client(ClientSettings):
+class Client(BaseClient[httpx.Client]):
     """``Client("http://127.0.0.1:8000", api_key=None, token=None, tenant=None)``; use it as a context
     manager, or ``close()`` it. Keywords: ``timeout`` (seconds), the ``retry`` and ``poll`` policies,
     and ``http``, a caller's own ``httpx.Client`` (proxies, TLS, event hooks), which is then left
     open; URLs are absolute, so its ``base_url`` does not matter."""
 
-    def __init__(self, base_url: str, *args: Any, http: httpx.Client | None = None, **kwargs: Any) -> None:
-        super().__init__(base_url, *args, **kwargs)
-        self._http = http or httpx.Client(timeout=self._timeout)
-        self._owns_http = http is None
+    def _new_http(self, timeout: httpx.Timeout) -> httpx.Client:
+        return httpx.Client(timeout=timeout)
 
     def group_images(
         self, files: FileInput | list[FileInput], *, idempotency_key: str | None = None, **options: Any

@@ -7,11 +7,13 @@ from __future__ import annotations
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
 from bgremover.client.protocol import ClientCore, PollPolicy, Reply, RetryPolicy, Send
+
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 
 
 def request_options(send: Send, stack: ExitStack, timeout: httpx.Timeout) -> dict[str, Any]:
@@ -59,9 +61,10 @@ class PartFile:
             self._part.unlink(missing_ok=True)
 
 
-class ClientSettings:
+class BaseClient(Generic[H]):
     """Construction shared by ``Client`` and ``AsyncClient``: the core with its credentials and
-    policies, and the timeouts every request gets."""
+    policies, the timeouts every request gets, and the httpx client (the caller's own, left open, or
+    one made here and closed with the client)."""
 
     def __init__(
         self,
@@ -73,6 +76,12 @@ class ClientSettings:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         poll: PollPolicy | None = None,
+        http: H | None = None,
     ) -> None:
         self._core = ClientCore(base_url, api_key=api_key, token=token, tenant=tenant, retry=retry, poll=poll)
         self._timeout = httpx.Timeout(timeout)
+        self._http: H = http if http is not None else self._new_http(self._timeout)
+        self._owns_http = http is None
+
+    def _new_http(self, timeout: httpx.Timeout) -> H:
+        raise NotImplementedError
