@@ -22,7 +22,7 @@ import pytest
 from e2e_server import Server, running_server
 from PIL import Image
 
-from bgremover.client import ApiError, AsyncClient, Client, PollPolicy, RetryPolicy
+from bgremover.client import ApiError, AsyncClient, Client, PollPolicy, RetryPolicy, WaitTimeoutError
 
 FAST_POLL = PollPolicy(initial_s=0.2, max_s=1.0)
 LIMITED_KEY = "limited-tenant-static-key-0123456789"
@@ -137,15 +137,22 @@ def recorded(statuses: list[int]) -> httpx.Client:
     return httpx.Client(timeout=30, event_hooks={"response": [lambda r: statuses.append(r.status_code)]})
 
 
-def test_auth_errors_and_a_stored_key(guarded: tuple[Server, str], photos: dict[str, bytes]) -> None:
+def test_auth_errors_a_stored_key_a_wait_timeout_and_cancel(
+    guarded: tuple[Server, str], photos: dict[str, bytes]
+) -> None:
     server, stored_key = guarded
     for credentials in ({}, {"api_key": "bgr_0000000000000000_wrong"}, {"token": "not.a.jwt"}):
         with Client(server.base_url, **credentials) as client, pytest.raises(ApiError) as refused:
             client.get_job("0123456789abcdef")
         assert refused.value.status == 401 and refused.value.slug == "unauthorized"
-    with Client(server.base_url, api_key=stored_key) as client:
+    with Client(server.base_url, api_key=stored_key, poll=FAST_POLL) as client:
         job = client.group_images([("a.jpg", photos["a"])])
         assert client.get_job(job).tenant_id == "acme"
+        started = time.monotonic()
+        with pytest.raises(WaitTimeoutError):  # no workers here: the job stays queued
+            client.wait(job, timeout=1.0)
+        assert 1.0 <= time.monotonic() - started < 5
+        assert client.cancel(job).status == "canceled" and client.wait(job, timeout=1).status == "canceled"
 
 
 def test_a_429_is_retried_after_its_retry_after(
