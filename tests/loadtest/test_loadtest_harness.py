@@ -55,6 +55,7 @@ def test_figures_count_lost_jobs_5xx_and_time_to_final():
     assert report.limit_hit_first(no_failure, cores=2) == "worker capacity: jobs wait in the queue"
 
 
+@pytest.mark.slow
 def test_a_tiny_scenario_end_to_end(tmp_path: Path, model_dir: Path, shared_data: Path) -> None:
     command = [sys.executable, str(REPO_ROOT / "loadtest" / "run.py"), "--quick", "--targets", "embedded"]
     command += [
