@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup models serve test lint bench clean
+.PHONY: setup models serve test lint bench loadtest clean
 
 setup: $(STAMP) models
 
@@ -30,6 +30,10 @@ test: setup lint
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	@echo "run e.g. $(BIN)/python bench/cutout_quality.py"
+
+loadtest: setup
+	$(BIN)/python -m pip install --quiet -e '.[test,loadtest]'
+	$(BIN)/python loadtest/run.py $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

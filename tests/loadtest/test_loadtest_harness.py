@@ -1,0 +1,82 @@
+"""The load-test harness (``loadtest/``, ``make loadtest``) kept honest: its figures from known
+records, and one seconds-long scenario end to end against a real ``serve`` (Locust, drain, report)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Never imported here: Locust monkey-patches the process with gevent; its runs are subprocesses.
+if importlib.util.find_spec("locust") is None:
+    pytest.skip("the loadtest extra (locust) is not installed", allow_module_level=True)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "loadtest"))
+
+import report  # noqa: E402
+
+
+def job(status: str, created: str, updated: str, ms: float) -> dict:
+    return {"status": status, "createdAt": created, "updatedAt": updated, "stages": {"decode": {"ms": ms}}}
+
+
+def test_figures_count_lost_jobs_5xx_and_time_to_final():
+    records = [
+        {"variant": "a", "status": 202, "ms": 10.0, "jobId": "j1"},
+        {"variant": "a", "status": 202, "ms": 20.0, "jobId": "j2"},
+        {"variant": "a", "status": 202, "ms": 30.0, "jobId": "j3"},
+        {"variant": "a", "status": 503, "ms": 40.0, "jobId": None},
+        {"variant": "a", "status": 0, "ms": 50.0, "jobId": None},
+    ]
+    jobs = {
+        "j1": job("succeeded", "2026-12-01T10:00:00Z", "2026-12-01T10:00:04Z", 1000),
+        "j2": {
+            **job("failed", "2026-12-01T10:00:00Z", "2026-12-01T10:00:02Z", 2000),
+            "error": {"type": "urn:bgremover:problem:job-time-limit"},
+        },
+        "j3": job("running", "2026-12-01T10:00:00Z", "2026-12-01T10:00:01Z", 0),
+    }
+    got = report.figures(records, jobs)
+    assert got["submits"] == 5 and got["success_rate"] == 0.6
+    assert got["jobs_accepted"] == 3 and got["jobs_lost"] == 1 and got["jobs_failed"] == 1
+    assert got["http_5xx"] == 1 and got["connection_errors"] == 1
+    assert got["submit_p50_ms"] == 30.0 and got["final_p50_s"] == 3.0
+    assert got["processing_p95_s"] == 1.0 and got["queued_p95_s"] == 3.0  # succeeded jobs only
+    assert got["job_errors"] == "job-time-limit"
+    row = {**got, "api_cpu_pct": 5.0, "workers_cpu_pct": 190.0}
+    assert report.limit_hit_first(row, cores=2) == "API refused or failed submits"
+    clean = {**row, "http_5xx": 0, "connection_errors": 0, "success_rate": 1.0}
+    assert report.limit_hit_first(clean, cores=2) == "jobs failed: job-time-limit"
+    no_failure = {**clean, "jobs_failed": 0}
+    assert report.limit_hit_first(no_failure, cores=2) == "worker capacity: jobs wait in the queue"
+
+
+@pytest.mark.slow
+def test_a_tiny_scenario_end_to_end(tmp_path: Path, model_dir: Path, shared_data: Path) -> None:
+    command = [sys.executable, str(REPO_ROOT / "loadtest" / "run.py"), "--quick", "--targets", "embedded"]
+    command += [
+        "--scenarios",
+        "steady",
+        "--out",
+        str(tmp_path),
+        "--model-dir",
+        str(model_dir),
+        "--drain-s",
+        "120",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    folder = tmp_path / "embedded" / "steady"
+    for name in ("summary.csv", "summary.html", "latency.png", "jobs.csv", "locust.html", "locust_stats.csv"):
+        assert (folder / name).stat().st_size > 0, name
+    rows = {row["variant"]: row for row in csv.DictReader((folder / "summary.csv").open())}
+    overall = rows["all"]
+    assert int(overall["submits"]) >= 1 and float(overall["success_rate"]) == 1.0
+    assert overall["jobs_lost"] == "0" and overall["http_5xx"] == "0"
+    assert float(overall["final_p50_s"]) > 0 and float(overall["workers_peak_rss_mb"]) > 0
+    assert float(overall["api_peak_rss_mb"]) > 0
+    assert (tmp_path / "summary.md").read_text().count("| embedded | steady |") == 2
