@@ -47,10 +47,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bgremover.cutout import CutoutEngine
 from bgremover.grouping import DEFAULT_THRESHOLD, Group, GroupingConfig, GroupingEngine
 from bgremover.grouping.cluster import cluster
-from bgremover.grouping.colour import colour_histogram
+from bgremover.grouping.colour import COLOUR_DIM, colour_histogram
 from bgremover.grouping.embedder import Embedder
 from bgremover.grouping.subject import subject_view
 from bgremover.grouping.threshold import ClusterMethod
+from bgremover.models.efficientnet import FEATURE_DIM
 from bgremover.models.fetch import fetch_models
 from near_duplicates import build as build_near_duplicates
 
@@ -193,10 +194,11 @@ def best_over_sweep(data: Dataset, method: Method) -> str:
 def clustering_cost(counts: tuple[int, ...] = (2_000, 5_000)) -> None:
     """Time and peak traced memory of the clustering alone on engine-sized random descriptors."""
     rng = np.random.default_rng(0)
-    print("\nclustering cost (1,472-d descriptors, 5 photos per product):")
+    dim = FEATURE_DIM + COLOUR_DIM
+    print(f"\nclustering cost ({dim:,}-d descriptors, 5 photos per product):")
     for count in counts:
-        centres = rng.normal(size=(count // 5, 1472)).astype(np.float32)
-        points = np.repeat(centres, 5, axis=0) + 0.3 * rng.normal(size=(count, 1472)).astype(np.float32)
+        centres = rng.normal(size=(count // 5, dim)).astype(np.float32)
+        points = np.repeat(centres, 5, axis=0) + 0.3 * rng.normal(size=(count, dim)).astype(np.float32)
         for method in ("average", "hdbscan"):
             tracemalloc.start()
             start = time.perf_counter()

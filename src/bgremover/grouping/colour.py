@@ -6,6 +6,12 @@ descriptor is a hue x saturation x value histogram of the foreground pixels, wei
 and softly binned,
 square-rooted (Hellinger) so that a dominant colour does not drown the rest, and L2-normalised so that
 its dot products are cosine similarities like the embedding's.
+
+Bins: 24 hues (15 degrees each) x 4 saturations x 3 values. Measured with ``bench/grouping_quality.py``
+against the earlier 12 x 4 x 4, with geometric verification on: grocery_val ARI 0.547 -> 0.575 (apple
+and pepper varieties differ by a shade), the sod300 near-duplicate set 0.852 -> 0.845, distinct
+white-background products wrongly grouped 39.5% -> 31.0%. 18, 24 and 36 hues with 3-4 saturation and
+value bins all scored within 0.01 ARI of each other on grocery_val; fewer hues merged more.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import numpy as np
 
 from bgremover.grouping.subject import SubjectView
 
-HUE_BINS, SAT_BINS, VAL_BINS = 12, 4, 4
+HUE_BINS, SAT_BINS, VAL_BINS = 24, 4, 3
 COLOUR_DIM = HUE_BINS * SAT_BINS * VAL_BINS
 
 
