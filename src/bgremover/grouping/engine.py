@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from bgremover.grouping.cluster import Group, cluster
-from bgremover.grouping.colour import colour_histogram
+from bgremover.grouping.colour import COLOUR_BINS, colour_histogram
 from bgremover.grouping.embedder import Embedder, l2_normalise
 from bgremover.grouping.subject import SubjectView, subject_view
 from bgremover.grouping.threshold import DEFAULT_METHOD, DEFAULT_THRESHOLD, ClusterMethod
@@ -47,6 +47,7 @@ class GroupingConfig:
     threshold: float = DEFAULT_THRESHOLD
     method: ClusterMethod = DEFAULT_METHOD
     colour_weight: float = DEFAULT_COLOUR_WEIGHT
+    colour_bins: tuple[int, int, int] = COLOUR_BINS
     use_mask: bool = True
     verify: bool = True  # geometric verification of candidate pairs (bgremover.grouping.verify)
 
@@ -88,7 +89,7 @@ class GroupingEngine:
         features = self.embedder.embed([v.pixels for v in views])
         if self.config.colour_weight <= 0 or not views:
             return features
-        colours = np.stack([colour_histogram(v) for v in views])
+        colours = np.stack([colour_histogram(v, self.config.colour_bins) for v in views])
         return l2_normalise(np.hstack([features, self.config.colour_weight * colours]))
 
     def keypoints(self, views: Sequence[SubjectView]) -> list[Keypoints] | None:
@@ -98,6 +99,13 @@ class GroupingEngine:
             return None
         return [keypoints(view) for view in views]
 
+    def verified(self, descriptors: np.ndarray, points: Sequence[Keypoints]) -> list[tuple[int, int]]:
+        """Pairs of rows that geometric verification links (candidates only: each row's neighbours)."""
+        if len(descriptors) < 2:
+            return []
+        colours = descriptors[:, FEATURE_DIM:]  # the histogram describe() appended, if any
+        return verified_pairs(descriptors, points, l2_normalise(colours) if colours.size else None)
+
     def cluster(
         self,
         descriptors: np.ndarray,
@@ -106,15 +114,11 @@ class GroupingEngine:
     ) -> list[Group]:
         """Stage 3: groups over the rows of ``descriptors`` (indices into it); with ``points`` (one per
         row, from :meth:`keypoints`), geometrically verified neighbours count as closer."""
-        verified: list[tuple[int, int]] = []
-        if points is not None and len(descriptors) > 1:
-            colours = descriptors[:, FEATURE_DIM:]  # the histogram describe() appended, if any
-            verified = verified_pairs(descriptors, points, l2_normalise(colours) if colours.size else None)
         return cluster(
             descriptors,
             self.config.threshold if threshold is None else threshold,
             self.config.method,
-            verified,
+            self.verified(descriptors, points) if points is not None else (),
         )
 
     def group(self, images: Sequence[Image.Image], threshold: float | None = None) -> list[Group]:
