@@ -4,7 +4,8 @@
 
 One run, on ../shared/data:
 - grocery_val: the 296 shop photos, and again with the 81 iconic shots added; adjusted Rand index of
-  each method's groups against ``fine_id``;
+  each method's groups against ``fine_id``; with the iconic shots, also the multi-view check (does a
+  product's studio shot join its own shop photos, taken from other angles and on other backgrounds);
 - sod300 near-duplicates (bench/near_duplicates.py): the same objects cropped, mirrored, degraded and
   moved to new backgrounds, plus hue-rotated colourways that must stay apart; ARI against the objects;
 - fashion_products (the first N): distinct products on one white background; the share of photos
@@ -124,6 +125,24 @@ def score(data: Dataset, labels: np.ndarray) -> float:
         return float(adjusted_rand_score(data.labels, labels))
     sizes = np.bincount(labels)
     return float(np.mean(sizes[labels] > 1))
+
+
+def iconic_views(data: Dataset, labels: np.ndarray) -> str:
+    """The multi-view check: each product's clean studio ("iconic") shot against its own shop photos,
+    taken from other angles, distances and backgrounds. Of the iconic shots whose product has shop
+    photos, the share grouped with at least one of them, and the share grouped with another product."""
+    assert data.labels is not None
+    iconic = np.array([key.startswith("iconic") for key in data.keys])
+    joined = wrong = total = 0
+    for i in np.flatnonzero(iconic):
+        own_shop = ~iconic & (data.labels == data.labels[i])
+        if not own_shop.any():
+            continue
+        total += 1
+        mates = labels == labels[i]
+        joined += bool((mates & own_shop).any())
+        wrong += bool((mates & (data.labels != data.labels[i])).any())
+    return f"iconic shot with its shop photos {joined}/{total}, with another product's {wrong}/{total}"
 
 
 @dataclass
@@ -282,6 +301,9 @@ def main() -> None:
             best = best_over_sweep(data, method)
             speed = f"{rate:8.1f} img/s ({rate / phash_rate:.4f}x pHash)"
             print(f"  {name:24} {score(data, method.labels):6.3f} {best:22} {speed}")
+        if any(key.startswith("iconic") for key in data.keys):
+            for name in ("before (issue 13)", "engine"):
+                print(f"  {name}: {iconic_views(data, methods[name].labels)}")
     if args.cost_photos:
         grouping_cost(bench, args.cost_photos)
     clustering_cost()
