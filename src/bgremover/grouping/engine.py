@@ -17,6 +17,15 @@ set, where backgrounds change and colourways share one, the engine scores ARI 0.
 the whole-photo embedding, and it wrongly groups fewer distinct white-background products (40% against
 66%). On grocery_val the whole photo scores higher (0.57 against 0.49) because each product there was
 shot in its own shelf, so the scene itself identifies it; product shoots share one scene instead.
+
+Descriptor changes measured for issue 13 and not kept, with one-off scripts over the bench's data
+(grocery_val ARI / sod300 near-duplicate ARI / fashion_products wrongly grouped, threshold 0.25, with
+verification and 24 hues; the engine scored 0.575 / 0.845 / 31%): flipped views averaged 0.563 / 0.841
+/ 32%; GeM pooling (p = 3) of the last feature map 0.539 / 0.816 / 36.5%, with flips 0.520 / 0.806 /
+39.5%. Before verification, with 12 hues (engine 0.485 / 0.833 / 39.5%): GeM of blocks 10 or 15
+concatenated 0.452 / 0.755-0.802; views of 288 or 320 pixels 0.474 or 0.442 on grocery_val at 1.3-2.2x
+the embedding time; database-side augmentation over 1-3 neighbours at best 0.521 on grocery_val (at
+0.2, with 74.5% of fashion photos wrongly grouped).
 """
 
 from __future__ import annotations
