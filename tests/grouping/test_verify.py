@@ -79,6 +79,8 @@ def test_a_colourway_is_never_verified_however_well_its_print_matches(shared_dat
     assert verified_pairs(descriptors, [found, found], np.stack([red, blue])) == []
     empty = Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8))
     assert verified_pairs(descriptors, [found, empty]) == []
+    with pytest.raises(ValueError, match="1 keypoint sets for 2 descriptors"):
+        verified_pairs(descriptors, [found])
 
 
 @pytest.mark.parametrize("duplicate", [False, True])

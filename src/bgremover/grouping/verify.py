@@ -120,6 +120,8 @@ def verified_pairs(
 ) -> list[tuple[int, int]]:
     """The candidate pairs (:func:`candidate_pairs`) that share ``MIN_INLIERS`` geometrically
     consistent keypoints and, when ``colours`` (unit rows) are given, similar colours; sorted."""
+    if len(points) != len(descriptors):
+        raise ValueError(f"{len(points)} keypoint sets for {len(descriptors)} descriptors")
     verified = []
     roots: dict[int, np.ndarray] = {}  # each photo's RootSIFT, made once for all its pairs
     for i, j in sorted(candidate_pairs(descriptors)):
