@@ -16,8 +16,9 @@ Guarantees the service and CLI rely on:
 
 Cost: SciPy's linkage needs the condensed distance matrix, N(N-1)/2 float64, so memory is quadratic in
 the number of distinct images (2,000: 16 MB; 10,000: 400 MB) and time roughly quadratic too (2,000
-images: about a second); HDBSCAN needs the square matrix (2,000: 32 MB). That is what the algorithms
-need; nothing else here is quadratic except the medoid of a group, in the size of that group only.
+images: about a second); HDBSCAN needs the square matrix and its copy (2,000: 2 x 32 MB). That is what
+the algorithms need; nothing else here is quadratic except the medoid of a group, in the size of that
+group only (the verified pairs are at most N x their neighbour count).
 """
 
 from __future__ import annotations
