@@ -1,19 +1,23 @@
 """Grouping quality and speed: this engine against simpler recipes and a perceptual-hash baseline.
 
-    .venv/bin/python bench/grouping_quality.py [--fashion N] [--model-dir DIR]
+    .venv/bin/python bench/grouping_quality.py [--fashion N] [--cost-photos N] [--model-dir DIR]
 
 One run, on ../shared/data:
 - grocery_val: the 296 shop photos, and again with the 81 iconic shots added; adjusted Rand index of
-  each method's groups against ``fine_id``;
+  each method's groups against ``fine_id``; with the iconic shots, also the multi-view check (does a
+  product's studio shot join its own shop photos, taken from other angles and on other backgrounds);
 - sod300 near-duplicates (bench/near_duplicates.py): the same objects cropped, mirrored, degraded and
   moved to new backgrounds, plus hue-rotated colourways that must stay apart; ARI against the objects;
 - fashion_products (the first N): distinct products on one white background; the share of photos
   wrongly put in a group with another (lower is better; no ARI, since the truth is all singletons).
 
 Methods (each row also shows its score at its own best threshold, an upper bound no default promises):
-- engine: cut-out -> subject view -> EfficientNet-Lite0 + subject colour histogram -> average linkage
-  at the default threshold (the product default);
-- engine, HDBSCAN: the same descriptors, HDBSCAN with the default threshold as a ceiling;
+- before (issue 13): the engine as issue 13 found it (12 x 4 x 4 colour bins, no verification);
+- engine: cut-out -> subject view -> EfficientNet-Lite0 + subject colour histogram, and SIFT keypoints
+  for the geometric verification of each photo's nearest neighbours -> average linkage at the default
+  threshold, verified pairs drawn closer (the product default);
+- engine, no verification: the same descriptors, clustered without the keypoints;
+- engine, HDBSCAN: the engine's descriptors and verified pairs, HDBSCAN with the threshold as a ceiling;
 - subject embedding only: the engine without the colour histogram;
 - whole image, no cut-out: EfficientNet-Lite0 on the whole photo, no colour;
 - colour histogram only: of the whole photo;
@@ -21,8 +25,9 @@ Methods (each row also shows its score at its own best threshold, an upper bound
   distance <= 10, connected components.
 
 Images per second cover each method's own work on decoded images (the engine's includes the cut-out
-model, whose masks are computed once per photo); decoding is shared and reported once. Last, the
-clustering's own time and peak memory at 2,000 and 5,000 photos.
+model, whose masks are computed once per photo, and its verification); decoding is shared and reported
+once. Then the engine's cost per photo, stage by stage, grouping 1,000 real photos; last, the
+clustering's own time and peak memory at 2,000 and 5,000 photos (random descriptors, no verification).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import os
 import sys
 import time
 import tracemalloc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,15 +52,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bgremover.cutout import CutoutEngine
 from bgremover.grouping import DEFAULT_THRESHOLD, Group, GroupingConfig, GroupingEngine
 from bgremover.grouping.cluster import cluster
-from bgremover.grouping.colour import colour_histogram
+from bgremover.grouping.colour import COLOUR_DIM, colour_histogram
 from bgremover.grouping.embedder import Embedder
 from bgremover.grouping.subject import subject_view
 from bgremover.grouping.threshold import ClusterMethod
+from bgremover.grouping.verify import candidate_pairs
+from bgremover.models.efficientnet import FEATURE_DIM
 from bgremover.models.fetch import fetch_models
 from near_duplicates import build as build_near_duplicates
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PHASH_MAX_DISTANCE = 10
+# The engine as issue 13 found it: 12 x 4 x 4 colour bins and no geometric verification.
+BEFORE = GroupingConfig(colour_bins=(12, 4, 4), verify=False)
 SWEEP = (0.1, 0.15, 0.2, 0.225, 0.25, 0.275, 0.3, 0.35, 0.4)
 
 
@@ -118,6 +127,24 @@ def score(data: Dataset, labels: np.ndarray) -> float:
     return float(np.mean(sizes[labels] > 1))
 
 
+def iconic_views(data: Dataset, labels: np.ndarray) -> str:
+    """The multi-view check: each product's clean studio ("iconic") shot against its own shop photos,
+    taken from other angles, distances and backgrounds. Of the iconic shots whose product has shop
+    photos, the share grouped with at least one of them, and the share grouped with another product."""
+    assert data.labels is not None
+    iconic = np.array([key.startswith("iconic") for key in data.keys])
+    joined = wrong = total = 0
+    for i in np.flatnonzero(iconic):
+        own_shop = ~iconic & (data.labels == data.labels[i])
+        if not own_shop.any():
+            continue
+        total += 1
+        mates = labels == labels[i]
+        joined += bool((mates & own_shop).any())
+        wrong += bool((mates & (data.labels != data.labels[i])).any())
+    return f"iconic shot with its shop photos {joined}/{total}, with another product's {wrong}/{total}"
+
+
 @dataclass
 class Method:
     """A method's descriptors (None for pHash, which has its own grouping) and its own seconds."""
@@ -126,6 +153,7 @@ class Method:
     seconds: float
     labels: np.ndarray
     clustering: ClusterMethod = "average"
+    verified: list[tuple[int, int]] = field(default_factory=list)
 
 
 class Bench:
@@ -135,6 +163,7 @@ class Bench:
         self.masker = CutoutEngine.from_settings(model_dir=model_dir)
         self.embedder = Embedder.from_model_dir(model_dir)
         self.engine = GroupingEngine(self.embedder, None, GroupingConfig())
+        self.before = GroupingEngine(self.embedder, None, BEFORE)
         self.subject_only = GroupingEngine(self.embedder, None, GroupingConfig(colour_weight=0.0))
         self.masks: dict[str, tuple[np.ndarray, float]] = {}
 
@@ -147,20 +176,29 @@ class Bench:
 
     def run(self, data: Dataset) -> dict[str, Method]:
         masks = [self._mask(key, image) for key, image in zip(data.keys, data.images, strict=True)]
-        mask_seconds = sum(seconds for _, seconds in masks)
         n = len(data.images)
         start = time.perf_counter()
         views = [self.engine.view(image, mask) for image, (mask, _) in zip(data.images, masks, strict=True)]
+        shared_seconds = time.perf_counter() - start + sum(seconds for _, seconds in masks)
+        start = time.perf_counter()
+        before = self.before.describe(views)
+        labels = group_labels(self.before.cluster(before), n)
+        methods = {"before (issue 13)": Method(before, time.perf_counter() - start + shared_seconds, labels)}
+        start = time.perf_counter()
         engine = self.engine.describe(views)
-        engine_seconds = time.perf_counter() - start + mask_seconds
-        dense = group_labels(cluster(engine, DEFAULT_THRESHOLD, "hdbscan"), n)
-        methods = {
-            "engine": Method(engine, engine_seconds, group_labels(self.engine.cluster(engine), n)),
-            "engine, HDBSCAN": Method(engine, engine_seconds, dense, "hdbscan"),
-        }
+        unverified = group_labels(self.engine.cluster(engine), n)
+        unverified_seconds = time.perf_counter() - start + shared_seconds
+        start = time.perf_counter()
+        verified = self.engine.verified(engine, self.engine.keypoints(views))
+        labels = group_labels(cluster(engine, DEFAULT_THRESHOLD, verified=verified), n)
+        engine_seconds = time.perf_counter() - start + unverified_seconds
+        dense = group_labels(cluster(engine, DEFAULT_THRESHOLD, "hdbscan", verified), n)
+        methods["engine"] = Method(engine, engine_seconds, labels, verified=verified)
+        methods["engine, no verification"] = Method(engine, unverified_seconds, unverified)
+        methods["engine, HDBSCAN"] = Method(engine, engine_seconds, dense, "hdbscan", verified)
         start = time.perf_counter()
         subject = self.subject_only.describe(views)
-        subject_seconds = time.perf_counter() - start + mask_seconds
+        subject_seconds = time.perf_counter() - start + shared_seconds
         methods["subject embedding only"] = Method(
             subject, subject_seconds, group_labels(cluster(subject, DEFAULT_THRESHOLD), n)
         )
@@ -185,7 +223,10 @@ def best_over_sweep(data: Dataset, method: Method) -> str:
     if method.descriptors is None:
         return ""
     points = method.descriptors
-    scores = [score(data, group_labels(cluster(points, t, method.clustering), len(points))) for t in SWEEP]
+    scores = [
+        score(data, group_labels(cluster(points, t, method.clustering, method.verified), len(points)))
+        for t in SWEEP
+    ]
     pick = int(np.argmin(scores) if data.labels is None else np.argmax(scores))
     return f"(best {scores[pick]:.3f} at {SWEEP[pick]})"
 
@@ -193,10 +234,11 @@ def best_over_sweep(data: Dataset, method: Method) -> str:
 def clustering_cost(counts: tuple[int, ...] = (2_000, 5_000)) -> None:
     """Time and peak traced memory of the clustering alone on engine-sized random descriptors."""
     rng = np.random.default_rng(0)
-    print("\nclustering cost (1,472-d descriptors, 5 photos per product):")
+    dim = FEATURE_DIM + COLOUR_DIM
+    print(f"\nclustering cost ({dim:,}-d descriptors, 5 photos per product):")
     for count in counts:
-        centres = rng.normal(size=(count // 5, 1472)).astype(np.float32)
-        points = np.repeat(centres, 5, axis=0) + 0.3 * rng.normal(size=(count, 1472)).astype(np.float32)
+        centres = rng.normal(size=(count // 5, dim)).astype(np.float32)
+        points = np.repeat(centres, 5, axis=0) + 0.3 * rng.normal(size=(count, dim)).astype(np.float32)
         for method in ("average", "hdbscan"):
             tracemalloc.start()
             start = time.perf_counter()
@@ -207,10 +249,38 @@ def clustering_cost(counts: tuple[int, ...] = (2_000, 5_000)) -> None:
             print(f"  {count:6,} {method:8} {seconds:6.2f} s  peak {peak:7.1f} MiB  {len(groups)} groups")
 
 
+def grouping_cost(bench: Bench, count: int) -> None:
+    """Stage by stage, the engine's cost per photo on ``count`` real photos (fashion_products, whole
+    photo views: the cut-out's cost per photo is in the rows above), and the whole-batch stages."""
+    files = sorted((SHARED_DATA / "fashion_products").glob("*.jpg"))[:count]
+    views = [subject_view(Image.open(f).convert("RGB")) for f in files]
+    engine = bench.engine
+    start = time.perf_counter()
+    descriptors = engine.describe(views)
+    described = time.perf_counter()
+    points = engine.keypoints(views)
+    pointed = time.perf_counter()
+    candidates = len(candidate_pairs(descriptors))
+    verified = engine.verified(descriptors, points)
+    checked = time.perf_counter()
+    groups = cluster(descriptors, DEFAULT_THRESHOLD, verified=verified)
+    clustered = time.perf_counter()
+    kib = sum(p.points.nbytes + p.descriptors.nbytes for p in points) / len(points) / 1024
+    n = len(views)
+    print(f"\ngrouping {n:,} photos (fashion_products, whole-photo views), ms per photo:")
+    print(f"  embedding + colour {1000 * (described - start) / n:6.1f}")
+    print(f"  SIFT keypoints     {1000 * (pointed - described) / n:6.1f}  ({kib:.0f} KiB per photo kept)")
+    print(f"  verification       {1000 * (checked - pointed) / n:6.1f}  ({candidates:,} candidate pairs)")
+    print(f"  clustering         {1000 * (clustered - checked) / n:6.1f}  ({len(groups):,} groups)")
+    batch = clustered - pointed
+    print(f"  total for {n:,}: {clustered - start:.1f} s, the whole-batch stages {batch:.1f} s of it")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("BGR_MODEL_DIR", "var/models")))
     parser.add_argument("--fashion", type=int, default=200, help="fashion_products photos to use (0: skip)")
+    parser.add_argument("--cost-photos", type=int, default=1000, help="photos for the cost section (0: skip)")
     args = parser.parse_args()
     fetch_models(model_dir=args.model_dir)
     bench = Bench(args.model_dir)
@@ -231,6 +301,11 @@ def main() -> None:
             best = best_over_sweep(data, method)
             speed = f"{rate:8.1f} img/s ({rate / phash_rate:.4f}x pHash)"
             print(f"  {name:24} {score(data, method.labels):6.3f} {best:22} {speed}")
+        if any(key.startswith("iconic") for key in data.keys):
+            for name in ("before (issue 13)", "engine"):
+                print(f"  {name}: {iconic_views(data, methods[name].labels)}")
+    if args.cost_photos:
+        grouping_cost(bench, args.cost_photos)
     clustering_cost()
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the command imports them: NumPy, scikit-learn and ONNX Runt
     import numpy as np
 
     from bgremover.grouping import Group, GroupingEngine, SubjectView
+    from bgremover.grouping.verify import Keypoints
 
 BATCH = 16
 out = Console()
@@ -36,6 +37,7 @@ class _Run:
 
     files: list[Path] = field(default_factory=list)
     descriptors: list[np.ndarray] = field(default_factory=list)
+    keypoints: list[Keypoints] = field(default_factory=list)  # empty when the engine verifies nothing
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -89,6 +91,7 @@ def _describe_all(engine: GroupingEngine, paths: list[Path]) -> _Run:
             if pending_views and (len(pending_views) == BATCH or index == len(paths) - 1):
                 run.files += pending_paths
                 run.descriptors.append(engine.describe(pending_views))
+                run.keypoints.extend(engine.keypoints(pending_views) or [])
                 pending_paths, pending_views = [], []
             progress.advance(task)
     return run
@@ -141,7 +144,8 @@ def group(
         err.print(f"[red]cannot group:[/red] {exc}")
         raise typer.Exit(2) from exc
     run = _describe_all(engine, paths)
-    groups = engine.cluster(np.concatenate(run.descriptors)) if run.descriptors else []
+    points = run.keypoints if engine.config.verify else None
+    groups = engine.cluster(np.concatenate(run.descriptors), points=points) if run.descriptors else []
     report = _report(run, groups)
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2))

@@ -16,12 +16,14 @@ Guarantees the service and CLI rely on:
 
 Cost: SciPy's linkage needs the condensed distance matrix, N(N-1)/2 float64, so memory is quadratic in
 the number of distinct images (2,000: 16 MB; 10,000: 400 MB) and time roughly quadratic too (2,000
-images: about a second); HDBSCAN needs the square matrix (2,000: 32 MB). That is what the algorithms
-need; nothing else here is quadratic except the medoid of a group, in the size of that group only.
+images: about a second); HDBSCAN needs the square matrix and its copy (2,000: 2 x 32 MB). That is what
+the algorithms need; nothing else here is quadratic except the medoid of a group, in the size of that
+group only (the verified pairs are at most N x their neighbour count).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +35,9 @@ from bgremover.grouping.threshold import DEFAULT_METHOD, ClusterMethod
 
 # HDBSCAN needs a few points to estimate density; smaller inputs use the threshold alone.
 MIN_DENSITY_POINTS = 3
+# A verified pair's cosine distance counts this much: closer, not merged outright, since look-alike
+# packaging of one brand verifies too (0.3 and 0.7 measured within 0.03 ARI of 0.5; see verify.py).
+VERIFIED_DISTANCE_FACTOR = 0.5
 
 
 @dataclass(frozen=True)
@@ -58,24 +63,25 @@ def cosine_condensed(points: np.ndarray, block: int = 512) -> np.ndarray:
     return np.clip(condensed, 0.0, 2.0)
 
 
-def _average_linkage(points: np.ndarray, threshold: float) -> np.ndarray:
-    if len(points) == 1:
+def _average_linkage(condensed: np.ndarray, threshold: float) -> np.ndarray:
+    if len(condensed) == 0:
         return np.zeros(1, np.int64)
-    tree = linkage(cosine_condensed(points), method="average")
-    return fcluster(tree, t=threshold, criterion="distance")
+    return fcluster(linkage(condensed, method="average"), t=threshold, criterion="distance")
 
 
-def _density_then_ceiling(points: np.ndarray, threshold: float) -> np.ndarray:
+def _density_then_ceiling(condensed: np.ndarray, threshold: float) -> np.ndarray:
     """HDBSCAN's groups (noise points alone), each split again by average linkage at ``threshold``."""
-    if len(points) <= MIN_DENSITY_POINTS:
-        return _average_linkage(points, threshold)
-    distances = squareform(cosine_condensed(points))
-    dense = HDBSCAN(min_cluster_size=2, metric="precomputed", copy=False).fit_predict(distances)
-    labels = np.full(len(points), -1, np.int64)
+    distances = squareform(condensed)
+    if len(distances) <= MIN_DENSITY_POINTS:
+        return _average_linkage(condensed, threshold)
+    # copy: HDBSCAN may overwrite a precomputed matrix, and its blocks are read again below.
+    dense = HDBSCAN(min_cluster_size=2, metric="precomputed", copy=True).fit_predict(distances)
+    labels = np.full(len(distances), -1, np.int64)
     next_label = 0
     for cluster_id in np.unique(dense[dense >= 0]):
         members = np.flatnonzero(dense == cluster_id)
-        labels[members] = next_label + _average_linkage(points[members], threshold)
+        within = squareform(distances[np.ix_(members, members)], checks=False)
+        labels[members] = next_label + _average_linkage(within, threshold)
         next_label = labels[members].max() + 1
     noise = np.flatnonzero(labels < 0)
     labels[noise] = next_label + np.arange(len(noise))
@@ -85,22 +91,40 @@ def _density_then_ceiling(points: np.ndarray, threshold: float) -> np.ndarray:
 _METHODS = {"average": _average_linkage, "hdbscan": _density_then_ceiling}
 
 
+def _shorten_verified(condensed: np.ndarray, count: int, pairs: np.ndarray) -> None:
+    """Scale the distance of each (i, j), i < j, pair of ``count`` points by VERIFIED_DISTANCE_FACTOR."""
+    if len(pairs) == 0:
+        return
+    i, j = pairs[:, 0], pairs[:, 1]
+    condensed[i * count - i * (i + 1) // 2 + (j - i - 1)] *= VERIFIED_DISTANCE_FACTOR
+
+
 def medoid(points: np.ndarray) -> int:
     """Index of the row with the least summed cosine distance to the others (the first on ties)."""
     unit = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
     return int(np.argmax((unit @ unit.T).sum(axis=1)))
 
 
-def cluster(descriptors: np.ndarray, threshold: float, method: ClusterMethod = DEFAULT_METHOD) -> list[Group]:
+def cluster(
+    descriptors: np.ndarray,
+    threshold: float,
+    method: ClusterMethod = DEFAULT_METHOD,
+    verified: Iterable[tuple[int, int]] = (),
+) -> list[Group]:
     """Groups of ``descriptors`` (N x D): ``method``'s groups, none wider than ``threshold`` (average
-    cosine distance between its members' sub-groups)."""
+    cosine distance between its members' sub-groups). ``verified`` index pairs (the same product by
+    geometric verification, :mod:`bgremover.grouping.verify`) count as closer than their cosine says."""
     if len(descriptors) == 0:
         return []
     distinct, first_index, inverse = np.unique(descriptors, axis=0, return_index=True, return_inverse=True)
     order = np.argsort(first_index, kind="stable")  # cluster distinct rows in input order: deterministic
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    labels = _METHODS[method](distinct[order], threshold)[rank[inverse.reshape(-1)]]
+    point_of = rank[inverse.reshape(-1)]  # input index -> row of the clustered distinct points
+    condensed = cosine_condensed(distinct[order])
+    pairs = {tuple(sorted((int(point_of[a]), int(point_of[b])))) for a, b in verified}
+    _shorten_verified(condensed, len(order), np.array(sorted(p for p in pairs if p[0] != p[1]), np.int64))
+    labels = _METHODS[method](condensed, threshold)[point_of]
     groups = []
     for label in dict.fromkeys(labels.tolist()):  # labels in order of first appearance
         members = np.flatnonzero(labels == label)

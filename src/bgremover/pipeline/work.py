@@ -19,6 +19,7 @@ from bgremover.blobs.upload import PackedImage, unpack_upload
 from bgremover.cutout import CutoutOptions
 from bgremover.grouping.engine import GroupingEngine
 from bgremover.grouping.subject import SubjectView
+from bgremover.grouping.verify import Keypoints
 from bgremover.ledger.base import ImageOutcome, ImageRecord, ImageStatus, Job, JobType, LeaseLostError
 from bgremover.observability.metrics import IMAGES
 from bgremover.pipeline.current_stage import CurrentStage
@@ -68,7 +69,7 @@ class JobWork:
             blobs, engines.cutout(cutout_model), self.grouping, self.timer, plan, job.request_id
         )
         self._pending: list[tuple[str, SubjectView]] = []
-        self._described: list[tuple[str, np.ndarray]] = []
+        self._described: list[tuple[str, np.ndarray, Keypoints | None]] = []
 
     def run(self) -> dict[str, Any]:
         """Every stage is recorded as the job's current stage as it starts (``CurrentStage``)."""
@@ -117,8 +118,11 @@ class JobWork:
             return
         assert self.grouping is not None
         with self.timer.stage(EMBEDDINGS, images=0):
-            rows = self.grouping.describe([view for _, view in self._pending])
-        self._described.extend(zip((image_id for image_id, _ in self._pending), rows, strict=True))
+            views = [view for _, view in self._pending]
+            rows = self.grouping.describe(views)
+            points = self.grouping.keypoints(views) or [None] * len(views)
+        ids = [image_id for image_id, _ in self._pending]
+        self._described.extend(zip(ids, rows, points, strict=True))
         self._pending.clear()
         self.lease.checkpoint()
 
@@ -126,11 +130,13 @@ class JobWork:
         """(member image ids, representative id) per group, over the images that succeeded."""
         assert self.grouping is not None
         with self.timer.stage(GROUPING):
-            ids = [image_id for image_id, _ in self._described]
+            ids = [image_id for image_id, _, _ in self._described]
             groups = []
             if ids:
-                descriptors = np.stack([row for _, row in self._described])
-                for group in self.grouping.cluster(descriptors, self.threshold):
+                descriptors = np.stack([row for _, row, _ in self._described])
+                points = [p for _, _, p in self._described]
+                verify = None if any(p is None for p in points) else points
+                for group in self.grouping.cluster(descriptors, self.threshold, verify):
                     groups.append(([ids[i] for i in group.members], ids[group.representative]))
         self._finish(GROUPING, groups=len(groups))
         return groups
