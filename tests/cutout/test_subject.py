@@ -54,6 +54,16 @@ def test_one_object_is_left_alone_and_dominance_counts_the_largest_share() -> No
     assert Components.of(_map(BIG_CORNER, SMALL_CENTRE)).dominance() == pytest.approx(14_400 / 14_800)
 
 
+def test_pieces_of_one_object_stay_together() -> None:
+    """A leg 4 px below its body (the halo of a 300x200 frame is 7 px) is part of the same object."""
+    body, leg, far = (200, 20, 260, 80), (220, 84, 230, 130), (10, 150, 30, 170)
+    parts = Components.of(_map(body, leg, far))
+    assert parts.count == 2
+    kept = select_subject(_map(body, leg, far), "largest")
+    assert np.array_equal(kept > 0.5, _map(body, leg) > 0.5)
+    assert parts.centroids[parts.largest()] == pytest.approx((228.93, 55.96), abs=0.01)
+
+
 class ScriptedSession:
     """Test double of :class:`SegmentationSession`'s ``predict``: returns the scripted maps in order
     (each already at the size of the image it is given) and counts the calls."""

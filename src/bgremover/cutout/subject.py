@@ -17,9 +17,21 @@ FOREGROUND = 0.5
 _HALO = 0.02  # soft edge kept around the chosen object: this fraction of the frame's diagonal
 
 
+def _disc(reach: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+
+
+def halo(shape: tuple[int, ...]) -> int:
+    """2% of the frame's diagonal, in pixels: how near two pieces must be to count as one object, and
+    the soft edge kept around a chosen object."""
+    return max(1, round(_HALO * float(np.hypot(shape[0], shape[1]))))
+
+
 @dataclass(frozen=True, slots=True)
 class Components:
-    """Connected components (8-connected) of ``prob > FOREGROUND``; label 0 is the background."""
+    """The objects of ``prob > FOREGROUND``: connected pieces, with pieces nearer each other than
+    :func:`halo` counted as one object (a thresholded mask often breaks one object apart: a leg, a
+    handle). ``labels`` marks each foreground pixel with its object, from 1; 0 is the background."""
 
     labels: np.ndarray
     areas: np.ndarray  # pixels per label, label 0 first
@@ -27,9 +39,23 @@ class Components:
 
     @classmethod
     def of(cls, prob: np.ndarray) -> Components:
-        mask = (prob > FOREGROUND).astype(np.uint8)
-        _, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        return cls(labels, stats[:, cv2.CC_STAT_AREA], centroids)
+        mask = prob > FOREGROUND
+        grown = cv2.dilate(mask.astype(np.uint8), _disc(halo(prob.shape)))
+        count, labels = cv2.connectedComponents(grown, connectivity=8)
+        labels[~mask] = 0
+        flat = labels.ravel()
+        areas = np.bincount(flat, minlength=count)
+        ys, xs = np.divmod(np.flatnonzero(flat), labels.shape[1])
+        where = flat[flat > 0]
+        weight = np.maximum(areas, 1)
+        centroids = np.stack(
+            [
+                np.bincount(where, weights=xs, minlength=count) / weight,
+                np.bincount(where, weights=ys, minlength=count) / weight,
+            ],
+            axis=1,
+        )
+        return cls(labels, areas, centroids)
 
     @property
     def count(self) -> int:
@@ -62,7 +88,6 @@ def select_subject(prob: np.ndarray, subject: str) -> np.ndarray:
         return prob
     chosen = parts.largest() if subject == "largest" else parts.central()
     keep = (parts.labels == chosen).astype(np.uint8)
-    reach = max(1, round(_HALO * float(np.hypot(*prob.shape))))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-    near = cv2.dilate(keep, kernel).astype(bool) & ((parts.labels == 0) | (parts.labels == chosen))
+    near = cv2.dilate(keep, _disc(halo(prob.shape))).astype(bool)
+    near &= (parts.labels == 0) | (parts.labels == chosen)
     return np.where(near, prob, np.float32(0))
