@@ -58,7 +58,7 @@ class MemoSession:
 
 def contenders(with_roi: bool, session: MemoSession) -> dict[str, MaskFn]:
     engine = CutoutEngine(session)  # type: ignore[arg-type]
-    unguarded = SecondPass(enabled=True, min_dominance=0, min_agreement=0)
+    unguarded = SecondPass(enabled=True, min_agreement=0)
     variants = {
         DEFAULT: engine,
         "subject=largest": engine.with_options(subject="largest"),

@@ -18,7 +18,7 @@ from bgremover.cutout.options import Subject
 from bgremover.cutout.refine import guided_filter
 from bgremover.cutout.roi import Roi
 from bgremover.cutout.sessions import SegmentationSession, open_session
-from bgremover.cutout.subject import Components, select_subject
+from bgremover.cutout.subject import select_subject
 from bgremover.models.fetch import model_path
 from bgremover.models.registry import DEFAULT_CUTOUT_MODEL, get_model, resolve_model_dir
 from bgremover.models.sessions import default_threads
@@ -31,18 +31,20 @@ class SecondPass:
     passes are averaged inside the box: on SOD-300 averaging beat replacing the first pass (which
     loses the whole-scene context) and taking the minimum.
 
-    A zoom is only as good as the box it zooms on, so it is taken only when the first mask can be
-    trusted: one dominant object (the largest holds at least ``min_dominance`` of the foreground),
-    and the closer look must agree with the first (IoU of the two masks in the box at least
-    ``min_agreement``), else the first pass stands alone. ``min_dominance=0, min_agreement=0`` is
-    the unguarded zoom of earlier versions (bench/cutout_quality.py measures both)."""
+    A zoom is only as good as the box it zooms on, so the closer look must agree with the first (IoU
+    of the two masks in the box at least ``min_agreement``), else the first pass stands alone. On all
+    300 SOD pairs (123 get a second look) the unguarded zoom measured mean IoU 0.6426 against 0.6380
+    but cost one photo 0.375 of its IoU; with the guard at 0.5 it measured 0.6421 and no photo lost
+    more than 0.130. Requiring one dominant object as well (largest >= 90% of the foreground) was
+    measured and dropped: 0.6410, the same worst loss. ``min_agreement=0`` is the unguarded zoom.
+    Off by default: +0.004 IoU for 0.4 more model runs per photo, and a loss of 0.13 on one photo is
+    more than a little."""
 
     enabled: bool = False
     max_area: float = 0.3
     padding: float = 0.25
     threshold: float = 0.5
-    min_dominance: float = 0.9
-    min_agreement: float = 0.6
+    min_agreement: float = 0.5
 
 
 def subject_box(prob: np.ndarray, threshold: float) -> tuple[int, int, int, int] | None:
@@ -155,8 +157,6 @@ class CutoutEngine:
         height, width = prob.shape
         x0, y0, x1, y1 = box
         if (x1 - x0) * (y1 - y0) > options.max_area * width * height:
-            return None
-        if options.min_dominance > 0 and Components.of(prob).dominance() < options.min_dominance:
             return None
         pad = round(options.padding * max(x1 - x0, y1 - y0))
         return max(0, x0 - pad), max(0, y0 - pad), min(width, x1 + pad), min(height, y1 + pad)

@@ -61,13 +61,6 @@ class Components:
     def count(self) -> int:
         return len(self.areas) - 1
 
-    def dominance(self) -> float:
-        """The largest object's share of the foreground: 1.0 for one object (or none)."""
-        if self.count <= 1:
-            return 1.0
-        objects = self.areas[1:]
-        return float(objects.max() / objects.sum())
-
     def largest(self) -> int:
         return int(np.argmax(self.areas[1:])) + 1
 
