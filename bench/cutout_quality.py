@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import math
 import time
 from collections.abc import Callable
 
@@ -89,12 +88,7 @@ def _whole_frame(engine: CutoutEngine) -> MaskFn:
 def roi_from_truth(truth: np.ndarray) -> Roi:
     """The ground truth's box widened by ``ROI_MARGIN`` of its size on each side, in pixels."""
     height, width = truth.shape
-    box = subject_box(truth, 127) or (0, 0, width, height)
-    x0, y0, x1, y1 = box
-    dx, dy = math.ceil(ROI_MARGIN * (x1 - x0)), math.ceil(ROI_MARGIN * (y1 - y0))
-    left, top = max(0, x0 - dx), max(0, y0 - dy)
-    right, bottom = min(width, x1 + dx), min(height, y1 + dy)
-    return Roi.parse(f"{left}px {top}px {right}px {bottom}px")
+    return Roi.around(subject_box(truth, 127) or (0, 0, width, height), width, height, ROI_MARGIN)
 
 
 def main() -> None:

@@ -76,3 +76,8 @@ def test_box_on_a_photo(roi: str, box: tuple[int, int, int, int]) -> None:
 def test_a_roi_that_leaves_nothing_of_the_photo_is_an_error(roi: str) -> None:
     with pytest.raises(RoiError, match="leaves no pixel of the 200x100 image"):
         Roi.parse(roi).box(200, 100)
+
+
+def test_a_roi_around_a_box_adds_the_margin_within_the_photo() -> None:
+    assert str(Roi.around((50, 20, 150, 60), 200, 100, 0.05)) == "45px 18px 155px 62px"
+    assert str(Roi.around((0, 0, 200, 100), 200, 100, 0.05)) == "0px 0px 200px 100px"

@@ -8,6 +8,7 @@ in pixels can only be checked against a photo's size when the photo is decoded, 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -67,6 +68,15 @@ class Roi:
                 first, second = ("x1", "x2") if low is roi.x1 else ("y1", "y2")
                 raise RoiError(f"roi {second} ({high}) must be greater than {first} ({low})")
         return roi
+
+    @classmethod
+    def around(cls, box: tuple[int, int, int, int], width: int, height: int, margin: float) -> Roi:
+        """A pixel ROI on ``box`` (x0, y0, x1, y1) widened on each side by ``margin`` times the box's
+        width and height, within a ``width`` x ``height`` photo: a rectangle drawn around a product."""
+        x0, y0, x1, y1 = box
+        dx, dy = math.ceil(margin * (x1 - x0)), math.ceil(margin * (y1 - y0))
+        left, top, right, bottom = max(0, x0 - dx), max(0, y0 - dy), min(width, x1 + dx), min(height, y1 + dy)
+        return cls.parse(f"{left}px {top}px {right}px {bottom}px")
 
     def __str__(self) -> str:
         return " ".join(str(c) for c in (self.x1, self.y1, self.x2, self.y2))
