@@ -1,5 +1,5 @@
-"""The ROI on the real u2netp model: nothing outside it is foreground, and inside it the model sees the
-rectangle alone, at its own resolution."""
+"""The ROI on the real u2netp model: nothing outside it is foreground, and the model sees the rectangle
+and a little context around it, at its own resolution, instead of the whole photo."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from bgremover.cutout import CutoutEngine
+from bgremover.cutout.engine import ROI_CONTEXT
 from bgremover.cutout.metrics import mask_iou
 from bgremover.cutout.roi import Roi, RoiError
 from bgremover.imaging.decode import decode_image
@@ -25,17 +26,20 @@ def coffee(shared_data: Path) -> Image.Image:
     return decode_image(shared_data / "formats" / "coffee.png")
 
 
-def test_outside_the_roi_is_background_and_inside_is_the_model_on_the_crop(
+def test_outside_the_roi_is_background_and_inside_is_the_model_on_the_roi_and_its_context(
     engine: CutoutEngine, coffee: Image.Image
 ) -> None:
     roi = Roi.parse("100px 10% 60% 300px")
-    x0, y0, x1, y1 = roi.box(coffee.width, coffee.height)
+    x0, y0, x1, y1 = box = roi.box(coffee.width, coffee.height)
+    view = Roi.around(box, coffee.width, coffee.height, ROI_CONTEXT).box(coffee.width, coffee.height)
+    assert view == (35, 0, 425, 365)  # a quarter of the ROI's size around it, within the photo
     mask = engine.predict_mask(coffee, roi)
     assert mask.shape == (coffee.height, coffee.width)
     outside = mask.copy()
     outside[y0:y1, x0:x1] = 0
     assert not outside.any()
-    assert np.array_equal(mask[y0:y1, x0:x1], engine.predict_mask(coffee.crop((x0, y0, x1, y1))))
+    seen = engine.predict_mask(coffee.crop(view))
+    assert np.array_equal(mask[y0:y1, x0:x1], seen[y0 - view[1] : y1 - view[1], x0 - view[0] : x1 - view[0]])
     assert mask[y0:y1, x0:x1].max() == 255
 
 

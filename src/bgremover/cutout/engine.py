@@ -23,6 +23,13 @@ from bgremover.models.fetch import model_path
 from bgremover.models.registry import DEFAULT_CUTOUT_MODEL, get_model, resolve_model_dir
 from bgremover.models.sessions import default_threads
 
+# Context the model sees around a ROI, as a fraction of the ROI's width and height on each side. On the
+# 300 SOD pairs with each truth's box + 5% as ROI, mean IoU / MAE / photos under 0.5 measured: the ROI
+# alone 0.6419 / 0.1108 / 83, with 10% context 0.6543 / 0.1101 / 78, 25% 0.6575 / 0.1116 / 75, 50%
+# 0.6576 / 0.1133 / 72 (whole frame: 0.6380 / 0.1193 / 82): a salient-object model needs some of
+# the surroundings to tell the object from them.
+ROI_CONTEXT = 0.25
+
 
 @dataclass(frozen=True)
 class SecondPass:
@@ -118,13 +125,18 @@ class CutoutEngine:
 
     def predict_probability(self, image: Image.Image, roi: Roi | None = None) -> np.ndarray:
         """float32 foreground probability at the size of the RGB ``image``. With a ``roi``, the model
-        sees only the ROI's rectangle (at the model's resolution) and everything outside is 0;
+        sees the ROI's rectangle and a margin of context around it (:data:`ROI_CONTEXT`) at its own
+        resolution instead of the whole photo, and everything outside the ROI is 0;
         :class:`~bgremover.cutout.roi.RoiError` when the ROI leaves no pixel of this image."""
         if roi is None or roi.whole_frame:
             return self._predict_frame(image)
-        x0, y0, x1, y1 = box = roi.box(image.width, image.height)
-        prob = np.zeros((image.height, image.width), np.float32)
-        prob[y0:y1, x0:x1] = self._predict_frame(image.crop(box))
+        width, height = image.size
+        x0, y0, x1, y1 = box = roi.box(width, height)
+        view = Roi.around(box, width, height, ROI_CONTEXT).box(width, height)
+        seen = self._predict_frame(image.crop(view))
+        cx0, cy0 = view[:2]
+        prob = np.zeros((height, width), np.float32)
+        prob[y0:y1, x0:x1] = seen[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
         return prob
 
     def _predict_frame(self, image: Image.Image) -> np.ndarray:
