@@ -11,7 +11,7 @@ setup: $(STAMP) models
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,loadtest]'
 	touch $(STAMP)
 
 models: $(STAMP)
@@ -32,7 +32,6 @@ bench: setup
 	@echo "run e.g. $(BIN)/python bench/cutout_quality.py"
 
 loadtest: setup
-	$(BIN)/python -m pip install --quiet -e '.[test,loadtest]'
 	$(BIN)/python loadtest/run.py $(LOADTEST_ARGS)
 
 clean:

@@ -65,6 +65,8 @@ def test_json_base64_remove_background_normalises_options(client, services):
         "format": "jpg",
         "max_size": None,
         "mask_only": False,
+        "roi": "0% 0% 100% 100%",
+        "subject": "all",
     }
     [image] = services.ledger.list_images("default", job.job_id)
     assert image.filename == "passwd.png"

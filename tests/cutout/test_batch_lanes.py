@@ -15,6 +15,7 @@ from PIL import Image
 
 from bgremover.cutout import CutoutEngine, CutoutOptions
 from bgremover.cutout.batch import default_lanes, run_batch
+from bgremover.cutout.roi import Roi
 from bgremover.models.sessions import default_threads
 
 
@@ -32,7 +33,7 @@ class ConcurrencyProbeEngine:
         self.threads_asked.append(threads)
         return self
 
-    def predict_mask(self, image: Image.Image) -> np.ndarray:
+    def predict_mask(self, image: Image.Image, roi: Roi | None = None) -> np.ndarray:
         with self._lock:
             self.inside += 1
             self.most_inside = max(self.most_inside, self.inside)

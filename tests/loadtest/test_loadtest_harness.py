@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 # Never imported here: Locust monkey-patches the process with gevent; its runs are subprocesses.
-if importlib.util.find_spec("locust") is None:
-    pytest.skip("the loadtest extra (locust) is not installed", allow_module_level=True)
+# `make test` installs the loadtest extra, so a missing Locust is a failure, not a skip.
+assert importlib.util.find_spec("locust") is not None, "install the loadtest extra: '.[loadtest]'"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "loadtest"))
 

@@ -31,6 +31,8 @@ from bgremover.api.representation import status_url
 from bgremover.api.uploads import References, StagedImage, Submission, read_submission
 from bgremover.blobs.keys import original_key, upload_key
 from bgremover.blobs.upload import put_upload
+from bgremover.cutout.options import IMAGE_ROIS
+from bgremover.cutout.roi import RoiError, normalise_roi
 from bgremover.ledger.base import IdempotencyConflictError, Job, JobType, NewImage, NewJob
 from bgremover.observability.logging import bind_log_context, get_logger
 from bgremover.observability.metrics import ENQUEUE_DURATION, ENQUEUE_FAILURES, JOBS
@@ -54,6 +56,33 @@ def _options(model: type[BaseModel], raw: dict[str, Any]) -> dict[str, Any]:
         raise ProblemError(422, "invalid-options", "the job options are not valid", errors=errors) from exc
 
 
+def _image_id(position: int) -> str:
+    """The id of the ``position``-th photo of a submission, counted from 1."""
+    return f"img-{position:04d}"
+
+
+def _image_rois(submission: Submission) -> dict[str, str]:
+    """The photos' own ROIs (JSON image objects' ``roi``), canonical, by image id; 422 names the image."""
+    rois: dict[str, str] = {}
+    errors = []
+    for position, staged in enumerate(submission.images, 1):
+        if staged.roi is None:
+            continue
+        try:
+            rois[_image_id(position)] = normalise_roi(staged.roi)
+        except RoiError as exc:
+            errors.append({"loc": ["images", position - 1, "roi"], "msg": str(exc), "type": "value_error"})
+    if errors:
+        raise ProblemError(422, "invalid-options", "the job options are not valid", errors=errors)
+    return rois
+
+
+def _job_options(model: type[BaseModel], submission: Submission) -> dict[str, Any]:
+    options = _options(model, submission.options)
+    rois = _image_rois(submission)
+    return {**options, IMAGE_ROIS: rois} if rois else options
+
+
 def _fingerprint(job_type: JobType, options: dict[str, Any], submission: Submission) -> str:
     """Same key + same fingerprint = the same request: type, options and every image's name and bytes."""
     images = [[image.filename, image.size, image.sha256()] for image in submission.images]
@@ -63,7 +92,7 @@ def _fingerprint(job_type: JobType, options: dict[str, Any], submission: Submiss
 
 def _new_image(new: NewJob, position: int, staged: StagedImage) -> NewImage:
     """The ledger row of one photo: its original's key is where the worker unpacks it from the upload."""
-    image_id = f"img-{position:04d}"
+    image_id = _image_id(position)
     key = original_key(new.tenant_id, new.job_id, image_id)
     return NewImage(image_id, staged.filename, key, staged.content_type, staged.size)
 
@@ -144,7 +173,7 @@ async def submit(
         return await _submit_references(request, ctx, tenant, job_type, options_model, admission, submission)
     try:
         await _admit(ctx, admission, tenant, idempotency_key, len(submission.images), now)
-        options = _options(options_model, submission.options)
+        options = _job_options(options_model, submission)
         new = _new_job(request, tenant, job_type, options, idempotency_key)
         bind_log_context(job_id=new.job_id)
         job, created = await run_in_threadpool(
@@ -257,7 +286,11 @@ def _documented_body(options_model: type[BaseModel]) -> dict[str, Any]:
         "items": {
             "type": "object",
             "required": ["data"],
-            "properties": {"filename": {"type": "string"}, "data": {"type": "string", "format": "byte"}},
+            "properties": {
+                "filename": {"type": "string"},
+                "data": {"type": "string", "format": "byte"},
+                "roi": {"type": "string", "description": "This image's own roi, over the job's."},
+            },
         },
     }
     return {

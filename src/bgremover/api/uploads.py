@@ -45,12 +45,14 @@ _HASH_CHUNK = 1024 * 1024
 
 @dataclass(slots=True)
 class StagedImage:
-    """An accepted upload, not yet stored: ``file`` is positioned at 0 and closed by ``close``."""
+    """An accepted upload, not yet stored: ``file`` is positioned at 0 and closed by ``close``.
+    ``roi`` is the image's own region of interest as the client sent it (JSON bodies), unvalidated."""
 
     filename: str
     content_type: str
     size: int
     file: BinaryIO
+    roi: object = None
 
     def sha256(self) -> str:
         digest = hashlib.sha256()
@@ -148,7 +150,7 @@ def _check_count(count: int, settings: Settings) -> None:
         )
 
 
-def _stage(filename: str, file: BinaryIO, size: int, settings: Settings) -> StagedImage:
+def _stage(filename: str, file: BinaryIO, size: int, settings: Settings, roi: object = None) -> StagedImage:
     if size > settings.max_image_bytes:
         raise _too_large(
             f"image {filename!r} has {size} bytes, over the limit of {settings.max_image_bytes}",
@@ -168,7 +170,7 @@ def _stage(filename: str, file: BinaryIO, size: int, settings: Settings) -> Stag
             filename=filename,
         )
     _refuse_hostile(filename, file, settings)
-    return StagedImage(filename, content_type, size, file)
+    return StagedImage(filename, content_type, size, file, roi)
 
 
 def _refuse_hostile(filename: str, file: BinaryIO, settings: Settings) -> None:
@@ -281,7 +283,9 @@ def _parse_json(body: bytes, settings: Settings) -> Submission | References:
         return References(document.pop(UPLOADS_FIELD), document)
     if not isinstance(document, dict) or not isinstance(document.get(IMAGES_FIELD), list):
         raise ProblemError(
-            400, "malformed-json", 'expected {"images": [{"filename": ..., "data": <base64>}], ...options}'
+            400,
+            "malformed-json",
+            'expected {"images": [{"filename": ..., "data": <base64>, "roi": optional}], ...options}',
         )
     entries = document.pop(IMAGES_FIELD)
     _check_count(len(entries), settings)
@@ -303,4 +307,4 @@ def _json_image(entry: Any, position: int, settings: Settings) -> StagedImage:
             f"images[{position}] ({filename!r}) is not valid base64",
             filename=filename,
         ) from exc
-    return _stage(filename, io.BytesIO(data), len(data), settings)
+    return _stage(filename, io.BytesIO(data), len(data), settings, entry.get("roi"))

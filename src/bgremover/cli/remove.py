@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bgremover.cli.app import app
-from bgremover.cutout.options import CutoutOptions, OutputFormat
+from bgremover.cutout.options import CutoutOptions, OutputFormat, Subject
+from bgremover.cutout.roi import WHOLE_FRAME
 
 console = Console(stderr=True)
 
@@ -40,6 +41,17 @@ def remove(
         OutputFormat, typer.Option("--format", help="png, webp or jpg (white background).")
     ] = "png",
     max_size: Annotated[int | None, typer.Option("--max-size", help="Longest output side, px.")] = None,
+    roi: Annotated[
+        str,
+        typer.Option(
+            "--roi",
+            help="Only this rectangle 'x1 y1 x2 y2' (px or %) may be foreground; the model sees it alone.",
+        ),
+    ] = WHOLE_FRAME,
+    subject: Annotated[
+        Subject,
+        typer.Option(help="Among several separate objects keep all, the largest or the central one."),
+    ] = "all",
     second_pass: Annotated[
         bool, typer.Option("--second-pass/--no-second-pass", help="Look again at small subjects.")
     ] = False,
@@ -54,7 +66,14 @@ def remove(
 ) -> None:
     """Remove the background of every input; a bad file is reported and skipped (exit code 1)."""
     options = _options(
-        bg_color=bg_color, crop=crop, margin=margin, format=fmt, max_size=max_size, mask_only=mask
+        bg_color=bg_color,
+        crop=crop,
+        margin=margin,
+        format=fmt,
+        max_size=max_size,
+        mask_only=mask,
+        roi=roi,
+        subject=subject,
     )
     # Imported here: ONNX Runtime and OpenCV would slow every other command and --help.
     from bgremover.cutout.batch import collect_inputs, default_lanes, lane_threads, run_batch
@@ -67,7 +86,7 @@ def remove(
     lanes = lanes or default_lanes()
     try:
         engine = CutoutEngine.from_settings(model, model_dir, threads=lane_threads(lanes)).with_options(
-            second_pass=SecondPass(enabled=second_pass), refine=refine
+            second_pass=SecondPass(enabled=second_pass), refine=refine, subject=options.subject
         )
     except (FileNotFoundError, KeyError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")

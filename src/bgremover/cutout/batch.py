@@ -95,6 +95,7 @@ class _Cutter:
     def __init__(self, engine: CutoutEngine, options: CutoutOptions, max_pixels: int, lanes: int) -> None:
         self._engine = engine
         self._options = options
+        self._roi = options.region
         self._max_pixels = max_pixels
         self._model_slots = threading.BoundedSemaphore(lanes)
 
@@ -102,7 +103,7 @@ class _Cutter:
         try:
             image = decode_image(source, max_pixels=self._max_pixels)
             with self._model_slots:
-                mask = self._engine.predict_mask(image)
+                mask = self._engine.predict_mask(image, self._roi)
             _write(image, mask, self._options, output)
         except Exception as exc:  # any bad file is reported, never fatal
             return BatchItem(source, output, _describe(exc))

@@ -9,9 +9,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bgremover.cutout.roi import WHOLE_FRAME, Roi, normalise_roi
+
 OutputFormat = Literal["png", "webp", "jpg"]
+Subject = Literal["all", "largest", "central"]
 _HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 JPEG_DEFAULT_BG = "#ffffff"
+# Job option holding per-image ROIs, {image id: roi}: written by the API from each image's own "roi",
+# never accepted from the client as an option (the options models forbid unknown fields).
+IMAGE_ROIS = "image_rois"
 
 
 class CutoutOptions(BaseModel):
@@ -32,6 +38,21 @@ class CutoutOptions(BaseModel):
         default=None, ge=1, le=100_000, description="Longest output side, in pixels."
     )
     mask_only: bool = Field(default=False, description="Return the 8-bit mask instead of the cut-out.")
+    roi: str = Field(
+        default=WHOLE_FRAME,
+        description="Region of interest 'x1 y1 x2 y2' in px or %: only its contents may be foreground, "
+        "and the model looks at it alone.",
+    )
+    subject: Subject = Field(
+        default="all",
+        description="When the mask holds several separate objects: keep 'all', the 'largest', or the "
+        "'central' one (nearest the centre of the photo, or of the roi).",
+    )
+
+    @field_validator("roi", mode="before")
+    @classmethod
+    def _normalise_roi(cls, value: object) -> object:
+        return normalise_roi(value)
 
     @field_validator("bg_color", mode="before")
     @classmethod
@@ -52,6 +73,11 @@ class CutoutOptions(BaseModel):
             value = value.lower()
             return "jpg" if value == "jpeg" else value
         return value
+
+    @property
+    def region(self) -> Roi:
+        """The parsed :attr:`roi`."""
+        return Roi.parse(self.roi)
 
     @property
     def background(self) -> tuple[int, int, int] | None:

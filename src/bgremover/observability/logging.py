@@ -71,6 +71,7 @@ def configure_logging(process: str, level: str | int = "INFO", stream: Any = Non
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)  # the process's level decides, whatever a uvicorn.Config set before
     # The API writes its own access line (bgremover.api.access: route template, status, ms, ids);
     # uvicorn's would repeat it without them.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

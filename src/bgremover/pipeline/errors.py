@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bgremover.cutout.roi import RoiError
 from bgremover.imaging.decode import ImageDecodeError
 from bgremover.problems import problem
 
@@ -18,6 +19,9 @@ def image_problem(exc: Exception, *, stage: str, request_id: str | None, image_i
         return problem(
             422, f"image-{exc.code}", str(exc), request_id=request_id, stage=stage, imageId=image_id
         )
+    if isinstance(exc, RoiError):  # a pixel ROI beyond this photo's edge: the request's fault
+        slug = "roi-outside-image"
+        return problem(422, slug, str(exc), request_id=request_id, stage=stage, imageId=image_id)
     return problem(
         500,
         "image-processing-failed",

@@ -3,6 +3,7 @@ is this image's alone: it is returned as a problem object and the job carries on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +12,8 @@ from PIL import Image
 from bgremover.blobs.base import BlobStore
 from bgremover.blobs.keys import output_key
 from bgremover.cutout import CutoutEngine, CutoutOptions, compose
+from bgremover.cutout.options import Subject
+from bgremover.cutout.roi import Roi
 from bgremover.grouping.engine import GroupingEngine
 from bgremover.grouping.subject import SubjectView
 from bgremover.imaging.decode import decode_image
@@ -33,6 +36,12 @@ class ImagePlan:
     max_pixels: int
     cutout: CutoutOptions | None  # None: no cut-out output (masks are still made for grouping)
     grouping: bool
+    roi: Roi | None = None  # the job's; the masks for grouping keep to it too
+    image_rois: Mapping[str, Roi] = field(default_factory=dict)  # per image id, over the job's
+    subject: Subject = "all"
+
+    def roi_for(self, image_id: str) -> Roi | None:
+        return self.image_rois.get(image_id, self.roi)
 
 
 @dataclass(slots=True)
@@ -70,7 +79,7 @@ class ImageWorker:
                 self._thumbnail(record, image, outputs)
             stage = CUTOUTS
             with self._timer.stage(CUTOUTS):
-                mask = self._cutout.predict_mask(image)
+                mask = self._cutout.predict_mask(image, self._plan.roi_for(record.image_id))
                 self._cutouts(record, image, mask, outputs)
             view = None
             if self._grouping is not None:

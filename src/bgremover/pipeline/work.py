@@ -17,6 +17,8 @@ from bgremover.blobs.base import BlobStore
 from bgremover.blobs.keys import upload_key
 from bgremover.blobs.upload import PackedImage, unpack_upload
 from bgremover.cutout import CutoutOptions
+from bgremover.cutout.options import IMAGE_ROIS
+from bgremover.cutout.roi import Roi
 from bgremover.grouping.engine import GroupingEngine
 from bgremover.grouping.subject import SubjectView
 from bgremover.grouping.verify import Keypoints
@@ -40,7 +42,16 @@ def image_plan(job: Job, *, thumbnail_size: int, max_pixels: int) -> ImagePlan:
     )
     grouping = job.type is JobType.GROUP_IMAGES
     wants_cutout = not grouping or bool(job.options.get("remove_background"))
-    return ImagePlan(thumbnail_size, max_pixels, cutout if wants_cutout else None, grouping)
+    rois = {image_id: Roi.parse(roi) for image_id, roi in job.options.get(IMAGE_ROIS, {}).items()}
+    return ImagePlan(
+        thumbnail_size,
+        max_pixels,
+        cutout if wants_cutout else None,
+        grouping,
+        roi=cutout.region,
+        image_rois=rois,
+        subject=cutout.subject,
+    )
 
 
 class JobWork:
@@ -66,7 +77,12 @@ class JobWork:
         self.threshold = threshold
         self._blobs = blobs
         self.worker = ImageWorker(
-            blobs, engines.cutout(cutout_model), self.grouping, self.timer, plan, job.request_id
+            blobs,
+            engines.cutout(cutout_model).with_options(subject=plan.subject),
+            self.grouping,
+            self.timer,
+            plan,
+            job.request_id,
         )
         self._pending: list[tuple[str, SubjectView]] = []
         self._described: list[tuple[str, np.ndarray, Keypoints | None]] = []
