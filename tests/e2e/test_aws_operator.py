@@ -4,7 +4,7 @@ endpoint from boto3's own ``AWS_ENDPOINT_URL`` (moto's server). A tenant whose c
 only in SSM gets group jobs done with it, its outputs download, and nothing lands in local files; then
 SSM turns as slow as the original's (8 s a call): submits stay fast, the worker waits, the job succeeds.
 
-The ledger is a parameter (``LEDGERS``): the DynamoDB ledger joins with one entry."""
+The ledger is a parameter (``LEDGERS``): DynamoDB (everything on AWS services) and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ TENANT = "acme"
 SSM_DELAY_S = 8.0
 
 LEDGERS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
+    "dynamodb": lambda request: request.getfixturevalue("dynamodb_url"),
     "postgresql": lambda request: request.getfixturevalue("postgres_url").replace("+psycopg", ""),
 }
 
