@@ -154,20 +154,22 @@ def test_a_dead_workers_job_is_retried_at_once_counting_the_attempt(stack: Stack
         stack.ledger.heartbeat(job_id, "w1", LEASE_S)
 
 
-def test_retry_now_leaves_finished_released_and_taken_over_jobs_alone(stack: Stack) -> None:
-    done, released, taken = new_job(stack.ledger), new_job(stack.ledger), new_job(stack.ledger)
-    for job_id in (done, released, taken):
+def test_retry_now_leaves_finished_canceled_released_and_taken_over_jobs_alone(stack: Stack) -> None:
+    done, canceled, released, taken = (new_job(stack.ledger) for _ in range(4))
+    for job_id in (done, canceled, released, taken):
         stack.ledger.claim(job_id, "w1", LEASE_S)
     stack.ledger.succeed(done, "w1", {"groups": []})
+    stack.ledger.cancel(TENANT, canceled)
     stack.ledger.release(released, "w1")
     stack.clock.advance(LEASE_S + 1)
     stack.ledger.claim(taken, "w2", LEASE_S)  # w1's lease expired and w2 took the job over
-    for job_id in (done, released, taken):
+    for job_id in (done, canceled, released, taken):
         report = stack.reaper.retry_now(job_id, "w1")
         assert (report.requeued, report.dead) == ([], [])
     assert stack.messages() == []
-    assert [stack.status(j) for j in (done, released, taken)] == [
+    assert [stack.status(j) for j in (done, canceled, released, taken)] == [
         JobStatus.SUCCEEDED,
+        JobStatus.CANCELED,
         JobStatus.QUEUED,
         JobStatus.RUNNING,
     ]

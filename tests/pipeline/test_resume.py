@@ -20,11 +20,12 @@ class Killed(BaseException):
 
 class RecordingLedger:
     """A test double around the real ledger: notes every image outcome written, and dies right after
-    the ``die_after``-th one when asked to."""
+    the ``die_after``-th one, or after the first group id of the final step, when asked to."""
 
-    def __init__(self, ledger: JobLedger, die_after: int | None = None) -> None:
+    def __init__(self, ledger: JobLedger, die_after: int | None = None, *, die_storing: bool = False) -> None:
         self._ledger = ledger
         self._die_after = die_after
+        self._die_storing = die_storing
         self.recorded: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
@@ -34,8 +35,8 @@ class RecordingLedger:
         self._ledger.record_image(job_id, owner, image_id, outcome)
         if outcome.status is not None:
             self.recorded.append(image_id)
-            if len(self.recorded) == self._die_after:
-                raise Killed
+        if len(self.recorded) == self._die_after or (self._die_storing and outcome.group_id is not None):
+            raise Killed
 
 
 def files(shared_data: Path) -> list[tuple[str, bytes]]:
@@ -79,6 +80,26 @@ def test_a_retried_group_job_skips_the_images_its_dead_attempt_recorded(
     assert [image.status for image in images].count(ImageStatus.SUCCEEDED) == 5
     assert groups_by_name(bench, job_id) == groups_by_name(bench, uninterrupted)
     assert groups_by_name(bench, job_id) == [["a-small.jpg", "a.jpg"], ["b-copy.jpg", "b.jpg"], ["c.jpg"]]
+
+
+def test_a_job_killed_in_its_final_step_groups_again_without_processing_any_image(
+    bench: Bench, shared_data: Path
+) -> None:
+    real = bench.ledger
+    job_id = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
+    bench.ledger = RecordingLedger(real, die_storing=True)  # type: ignore[assignment]
+    first = bench.runner()
+    with pytest.raises(Killed):
+        first(job_id)
+    real.release(job_id, first.owner)
+    bench.ledger = retry = RecordingLedger(real)  # type: ignore[assignment]
+    bench.runner()(job_id)
+    bench.ledger = real
+
+    assert retry.recorded == []
+    assert groups_by_name(bench, job_id) == [["a-small.jpg", "a.jpg"], ["b-copy.jpg", "b.jpg"], ["c.jpg"]]
+    grouped = {image.image_id: image.group_id for image in real.list_images("acme", job_id)}
+    assert sum(group_id is not None for group_id in grouped.values()) == 5
 
 
 def test_a_recorded_image_without_its_descriptor_is_processed_again(bench: Bench, shared_data: Path) -> None:
