@@ -22,6 +22,7 @@ import psutil
 
 from bgremover.ledger.factory import ledger_from_url
 from bgremover.observability.logging import get_logger
+from bgremover.observability.metrics import WORKER_DEATHS
 from bgremover.queue.base import Dispatcher, EnqueueError
 from bgremover.queue.huey_queue import TASK_NAME, HueyDispatcher
 from bgremover.resilience.claims import Claim, ClaimBoard, install_claim_board
@@ -85,17 +86,15 @@ class OrphanRetry:
             reaper = Reaper(ledger, self._dispatcher, RetryPolicy.from_settings(self._settings))
             report = reaper.retry_now(claim.job_id, claim.owner)
         except (*BACKEND_OUTAGE, EnqueueError) as exc:  # the lease expires and a reaper takes over
+            WORKER_DEATHS.labels(outcome="unreachable").inc()
             log.warning("orphan_retry_failed", job_id=claim.job_id, error=f"{type(exc).__name__}: {exc}")
             return
         finally:
             ledger.close()
+        outcome = "requeued" if report.requeued else "dead" if report.dead else "gone"
+        WORKER_DEATHS.labels(outcome=outcome).inc()
         log.warning(
-            "worker_died_mid_job",
-            job_id=claim.job_id,
-            pid=claim.pid,
-            exitcode=exitcode,
-            requeued=bool(report.requeued),
-            dead=bool(report.dead),
+            "worker_died_mid_job", job_id=claim.job_id, pid=claim.pid, exitcode=exitcode, outcome=outcome
         )
 
 
