@@ -19,7 +19,7 @@ IMAGES_PER_JOB = 6
 LEASE_ONLY_IN_A_MINUTE = {"BGR_LEASE_S": "60", "BGR_REAPER_INTERVAL_S": "60", "BGR_RETRY_BACKOFF_S": "60"}
 
 
-@pytest.mark.parametrize("deployment", ["embedded_cluster", "cluster"])
+@pytest.mark.parametrize("deployment", ["embedded_cluster", "cluster", "dynamodb_cluster"])
 def test_a_killed_workers_job_is_claimed_again_within_seconds(
     deployment: str, request: pytest.FixtureRequest
 ) -> None:
