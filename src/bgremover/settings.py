@@ -128,12 +128,14 @@ class Settings(BaseSettings):
     workers: int | None = Field(default=None, ge=0)  # embedded workers of `serve`; None: fit to the machine
     job_time_limit_s: float = Field(default=900.0, gt=0)  # per job; the watchdog kills at 1.5x
     job_max_attempts: int = Field(default=3, ge=1)
-    lease_s: float = Field(default=60.0, gt=0)  # a worker's claim on a job, renewed as it progresses
+    # A worker's claim on a job, renewed every third of it: with the reaper's interval and the first
+    # backoff, a vanished machine's job is retried within lease + interval + backoff = 25 s.
+    lease_s: float = Field(default=15.0, gt=0)
     # Distributed mode's safety nets (bgremover.resilience): recycling, the reaper, retries with backoff.
     worker_max_jobs: int | None = Field(default=None, ge=1)  # a worker process is replaced after N jobs
     worker_memory_ceiling_mb: int | None = Field(default=None, ge=64)  # ... or above this RSS
-    reaper_interval_s: float = Field(default=15.0, gt=0)  # how often each worker node runs the reaper
-    retry_backoff_s: float = Field(default=10.0, ge=0)  # after a lost attempt, doubled per attempt
+    reaper_interval_s: float = Field(default=5.0, gt=0)  # how often each worker node runs the reaper
+    retry_backoff_s: float = Field(default=5.0, ge=0)  # after a lost attempt, doubled per attempt
     queued_grace_s: float = Field(default=120.0, gt=0)  # a job queued longer lost its queue message
     shutdown_grace_s: float = Field(default=30.0, ge=0)  # SIGTERM: finish in-flight jobs within this
     param_store_url: str = "file://./var/params"

@@ -138,3 +138,50 @@ def test_reapers_on_many_nodes_bury_a_job_once(stack: Stack) -> None:
         if attempt < POLICY.max_attempts:
             stack.reaper.run_once()
     assert stack.reaper.run_once().dead + other.run_once().dead == [job_id]
+
+
+def test_a_dead_workers_job_is_retried_at_once_counting_the_attempt(stack: Stack) -> None:
+    """Its supervisor saw the worker die: no waiting for the lease, no backoff."""
+    job_id = new_job(stack.ledger)
+    stack.ledger.claim(job_id, "w1", LEASE_S)
+    assert stack.reaper.retry_now(job_id, "w1").requeued == [job_id]
+    assert stack.messages() == [job_id]
+    job = stack.ledger.get_job_for_worker(job_id)
+    assert job is not None and [(a["attempt"], a["worker"]) for a in lost_attempts(job)] == [(1, "w1")]
+    retried = stack.ledger.claim(job_id, "w2", LEASE_S)  # same instant: the lease was ended, not waited out
+    assert retried is not None and retried.attempts == 2
+    with pytest.raises(LeaseLostError):
+        stack.ledger.heartbeat(job_id, "w1", LEASE_S)
+
+
+def test_retry_now_leaves_finished_canceled_released_and_taken_over_jobs_alone(stack: Stack) -> None:
+    done, canceled, released, taken = (new_job(stack.ledger) for _ in range(4))
+    for job_id in (done, canceled, released, taken):
+        stack.ledger.claim(job_id, "w1", LEASE_S)
+    stack.ledger.succeed(done, "w1", {"groups": []})
+    stack.ledger.cancel(TENANT, canceled)
+    stack.ledger.release(released, "w1")
+    stack.clock.advance(LEASE_S + 1)
+    stack.ledger.claim(taken, "w2", LEASE_S)  # w1's lease expired and w2 took the job over
+    for job_id in (done, canceled, released, taken):
+        report = stack.reaper.retry_now(job_id, "w1")
+        assert (report.requeued, report.dead) == ([], [])
+    assert stack.messages() == []
+    assert [stack.status(j) for j in (done, canceled, released, taken)] == [
+        JobStatus.SUCCEEDED,
+        JobStatus.CANCELED,
+        JobStatus.QUEUED,
+        JobStatus.RUNNING,
+    ]
+    stack.ledger.heartbeat(taken, "w2", LEASE_S)  # w2 still holds it
+
+
+def test_a_dead_workers_last_attempt_fails_the_job_as_dead(stack: Stack) -> None:
+    job_id = new_job(stack.ledger)
+    for attempt in range(1, POLICY.max_attempts + 1):
+        assert stack.ledger.claim(job_id, f"w{attempt}", LEASE_S) is not None
+        report = stack.reaper.retry_now(job_id, f"w{attempt}")
+    assert (report.requeued, report.dead) == ([], [job_id])
+    job = stack.ledger.get_job_for_worker(job_id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert [a["worker"] for a in job.error["attempts"]] == ["w1", "w2", "w3"]  # type: ignore[index]

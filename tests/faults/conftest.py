@@ -46,7 +46,20 @@ def cluster(
     model_dir: Path,
     shared_data: Path,
 ) -> Iterator[Cluster]:
-    yield from _deployment(postgres_url, tmp_path, private_redis, s3, model_dir, shared_data)
+    yield from _deployment(_distributed(postgres_url, private_redis, s3), tmp_path, model_dir, shared_data)
+
+
+@pytest.fixture
+def embedded_cluster(tmp_path: Path, model_dir: Path, shared_data: Path) -> Iterator[Cluster]:
+    """The embedded deployment: SQLite ledger, SQLite Huey queue, blobs on local disk."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        queue_url=f"sqlite:///{tmp_path / 'queue.db'}",
+        storage_url=f"file://{tmp_path / 'blobs'}",
+        model_dir=model_dir,
+        enqueue_timeout_s=5.0,
+    )
+    yield from _deployment(settings, tmp_path, model_dir, shared_data)
 
 
 @pytest.fixture
@@ -60,25 +73,21 @@ def dynamodb_cluster(
 ) -> Iterator[Cluster]:
     """The same deployment with the DynamoDB ledger (moto's server, reached by the worker processes
     through the ``AWS_ENDPOINT_URL_DYNAMODB`` they inherit)."""
-    yield from _deployment(dynamodb_url, tmp_path, private_redis, s3, model_dir, shared_data)
+    yield from _deployment(_distributed(dynamodb_url, private_redis, s3), tmp_path, model_dir, shared_data)
 
 
-def _deployment(
-    database_url: str,
-    tmp_path: Path,
-    private_redis: PrivateRedis,
-    s3: S3Server,
-    model_dir: Path,
-    shared_data: Path,
-) -> Iterator[Cluster]:
-    settings = Settings(
+def _distributed(database_url: str, private_redis: PrivateRedis, s3: S3Server) -> Settings:
+    return Settings(
         database_url=database_url,
         queue_url=private_redis.url,
         storage_url=f"s3://{s3.create_bucket()}/bgr",
         s3_endpoint_url=s3.endpoint_url,
-        model_dir=model_dir,
         enqueue_timeout_s=5.0,
     )
+
+
+def _deployment(settings: Settings, tmp_path: Path, model_dir: Path, shared_data: Path) -> Iterator[Cluster]:
+    settings = settings.model_copy(update={"model_dir": model_dir})
     env = {
         **os.environ,
         **FAST_RECOVERY,
@@ -86,9 +95,10 @@ def _deployment(
         "BGR_DATABASE_URL": settings.database_url,
         "BGR_QUEUE_URL": settings.queue_url,
         "BGR_STORAGE_URL": settings.storage_url,
-        "BGR_S3_ENDPOINT_URL": s3.endpoint_url,
         "BGR_MODEL_DIR": str(model_dir),
     }
+    if settings.s3_endpoint_url is not None:
+        env["BGR_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
     services = build_services(settings)
     photos = sorted((shared_data / "sod300" / "images").glob("*.jpg"))
     client = TestClient(create_app(services, settings))

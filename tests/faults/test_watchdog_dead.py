@@ -1,6 +1,6 @@
 """The hard time limit in a real worker: a photo whose processing (decode, full-size compositing and
 PNG encoding, all native code) outlasts the limit gets its worker process killed by the watchdog in
-the middle of it; the pool replaces the process, the reaper retries the job with backoff, and after
+the middle of it; the pool replaces the process, its consumer retries the job at once, and after
 the last attempt buries it as dead with the history of every lost attempt."""
 
 from __future__ import annotations

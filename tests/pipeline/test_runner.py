@@ -65,7 +65,7 @@ def test_group_images_groups_the_same_product_and_records_a_corrupt_image(
     assert bad.error["type"].endswith("image-truncated") and bad.error["requestId"] == "req-test"
     by_group: dict[str, set[str]] = {}
     for name, image in images.items():
-        assert image.status is ImageStatus.SUCCEEDED and set(image.outputs) == {"thumbnail"}
+        assert image.status is ImageStatus.SUCCEEDED and set(image.outputs) == {"thumbnail", "descriptor"}
         by_group.setdefault(image.group_id or "", set()).add(name)
     assert sorted(map(sorted, by_group.values())) == [
         ["a-small.jpg", "a.jpg"],

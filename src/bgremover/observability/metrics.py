@@ -102,6 +102,13 @@ DIRECT_UPLOADS = Counter(
     "not take uploads themselves), checked (stored, and passed the checks of a submit by reference).",
     ["step"],
 )
+WORKER_DEATHS = Counter(
+    "bgr_worker_deaths_total",
+    "Worker processes that died mid-job on a surviving host, by what their consumer did with the job: "
+    "requeued (retried at once), dead (out of attempts), gone (finished, canceled or taken over "
+    "meanwhile), unreachable (ledger or queue down: the lease expires and a reaper retries it).",
+    ["outcome"],
+)
 CONFIG_CACHE = Counter(
     "bgr_config_cache_requests_total",
     "Per-tenant configuration lookups in workers: hit, miss (loaded from the store) or stale (store "

@@ -6,6 +6,10 @@ lost queue message or a dead worker left behind and hands them out again.
 - A running job whose lease expired lost its worker (killed, out of memory, cut off by the watchdog):
   the lost attempt is written into the job's history, and after a backoff that doubles with every
   attempt the job is enqueued again; a worker's ``claim`` takes it over and counts the attempt.
+- A running job whose worker is known dead (its supervisor on the same machine saw it exit, see
+  :mod:`bgremover.resilience.claims`) is retried at once (``retry_now``): its lease is ended, the lost
+  attempt written, the job enqueued without backoff. The lease stays the fallback for a machine that
+  vanished with its supervisor.
 - A job that has used ``max_attempts`` is failed as dead, with the history of its lost attempts, so
   one poison image cannot kill workers forever.
 - Webhook deliveries that ended (delivered or failed) longer than ``webhook_retention`` ago are
@@ -21,12 +25,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bgremover.ledger.base import Job, JobLedger, JobStatus, utcnow
+from bgremover.ledger.base import Job, JobLedger, JobStatus, LeaseLostError, utcnow
 from bgremover.observability.logging import get_logger
 from bgremover.problems import problem
 from bgremover.queue.base import Dispatcher, EnqueueError
+
+if TYPE_CHECKING:
+    from bgremover.settings import Settings
 
 _log = get_logger(__name__)
 
@@ -37,6 +44,14 @@ class RetryPolicy:
     backoff_s: float = 10.0
     backoff_max_s: float = 600.0
     queued_grace_s: float = 120.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            max_attempts=settings.job_max_attempts,
+            backoff_s=settings.retry_backoff_s,
+            queued_grace_s=settings.queued_grace_s,
+        )
 
     def backoff(self, attempts: int) -> timedelta:
         """Wait before attempt ``attempts + 1``: ``backoff_s``, doubled per attempt, capped."""
@@ -102,12 +117,30 @@ class Reaper:
             )
         return report
 
+    def retry_now(self, job_id: str, owner: str) -> ReapReport:
+        """``owner``, which held ``job_id``, is dead: end its lease and retry the job now, counting the
+        attempt (or fail it as dead after ``max_attempts``). Nothing happens when the job finished,
+        was given back or was taken over meanwhile."""
+        report = ReapReport()
+        try:
+            # A renewal that ends the lease a second ago: the same conditional write (this owner, still
+            # running) on every ledger, so only the dead owner's own claim is ended.
+            self._ledger.heartbeat(job_id, owner, -1.0)
+        except LeaseLostError:
+            return report
+        job = self._ledger.get_job_for_worker(job_id)
+        if job is not None and job.status is JobStatus.RUNNING and job.lease_owner == owner:
+            self._handle_expired(job, self._now(), report, immediate=True)
+        return report
+
     def _requeue_queued(self, job: Job, report: ReapReport) -> None:
         self._dispatcher.enqueue(job.job_id, timeout=self._enqueue_timeout_s)
         self._ledger.touch_queued(job.job_id)
         report.requeued.append(job.job_id)
 
-    def _handle_expired(self, job: Job, now: datetime, report: ReapReport) -> None:
+    def _handle_expired(
+        self, job: Job, now: datetime, report: ReapReport, *, immediate: bool = False
+    ) -> None:
         history = lost_attempts(job)
         entry = next((e for e in history if e["attempt"] == job.attempts), None)
         first_sight = entry is None
@@ -123,7 +156,7 @@ class Reaper:
             if self._ledger.settle_lost_attempt(job, self._dead_problem(job, history), dead=True):
                 report.dead.append(job.job_id)
             return
-        if not self._due(job, entry, now):
+        if not immediate and not self._due(job, entry, now):
             if first_sight:
                 self._ledger.settle_lost_attempt(job, self._retry_problem(job, history), dead=False)
             report.backing_off.append(job.job_id)

@@ -2,13 +2,15 @@
 ceiling (native libraries and big images fragment the heap, and RSS rarely shrinks), and when the
 watchdog kills one mid-job. Huey's consumer health check restarts any process worker that exits; this
 module adds the memory ceiling and the watchdog, checks health every second instead of every ten, and
-lets the scheduler enqueue tasks every N seconds (the reaper), finer than crontab's minute.
+lets the scheduler enqueue tasks every N seconds (the reaper), finer than crontab's minute. Before a
+dead worker is replaced, the job it held (``ClaimBoard``) is handed to ``on_orphan`` for an immediate
+retry, instead of waiting for its lease to expire.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psutil
@@ -17,6 +19,7 @@ from huey.api import TaskWrapper
 from huey.consumer import Consumer, Scheduler, Worker, WorkerRecycle
 
 from bgremover.observability.dead_processes import mark_exited_processes
+from bgremover.resilience.claims import Claim, ClaimBoard
 from bgremover.resilience.watchdog import (
     Watchdog,
     arm_guard,
@@ -78,21 +81,36 @@ class RecyclingConsumer(Consumer):
         *,
         memory_ceiling_bytes: int | None = None,
         every: Every = (),
+        claims: ClaimBoard | None = None,
+        on_orphan: Callable[[Claim, int | None], None] | None = None,
         **kwargs: Any,
     ) -> None:
         self._memory_ceiling_bytes = memory_ceiling_bytes
         self._every = every
+        self._claims = claims
+        self._on_orphan = on_orphan
         kwargs.setdefault("worker_type", "process")
         kwargs.setdefault("health_check_interval", 1)
         super().__init__(huey, **kwargs)
 
     def check_worker_health(self) -> bool:
-        """Huey's check (dead workers replaced), then the live gauges of exited processes dropped
-        (the same sweep ``serve`` runs): a recycled or killed worker must not count in
-        ``bgr_workers_alive`` any more."""
+        """The jobs of dead workers handed on, then Huey's check (dead workers replaced), then the live
+        gauges of exited processes dropped (the same sweep ``serve`` runs): a recycled or killed worker
+        must not count in ``bgr_workers_alive`` any more."""
+        self._hand_on_orphans()
         healthy = bool(super().check_worker_health())
         mark_exited_processes()
         return healthy
+
+    def _hand_on_orphans(self) -> None:
+        """Each dead worker's claimed job to ``on_orphan`` (with the exit code: negative for a signal),
+        before the replacement is forked, so nothing the handler opens is inherited by it."""
+        if self._claims is None or self._on_orphan is None:
+            return
+        self._claims.drain()
+        for _, process in self.worker_threads:
+            if not process.is_alive() and (claim := self._claims.take(process.pid)) is not None:
+                self._on_orphan(claim, process.exitcode)
 
     def _create_scheduler(self) -> IntervalScheduler:
         return IntervalScheduler(

@@ -8,6 +8,10 @@ periodic task. Shutdown, whatever the queue backend:
   ``BGR_SHUTDOWN_GRACE_S``; a job still running then is interrupted and returned to the queue.
 - SIGINT (Ctrl-C): in-flight jobs are interrupted at once and returned to the queue (released in the
   ledger and enqueued again), so another worker picks them up without waiting for the lease to expire.
+
+A worker that dies mid-job (SIGKILL, OOM, a native crash, the watchdog) is noticed by the consumer
+within its one-second health check; the job it had posted on the ``ClaimBoard`` is retried at once
+(``Reaper.retry_now``), not after its lease. The lease stays the fallback for a vanished machine.
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ import psutil
 
 from bgremover.ledger.factory import ledger_from_url
 from bgremover.observability.logging import get_logger
-from bgremover.queue.huey_queue import HueyDispatcher
+from bgremover.observability.metrics import WORKER_DEATHS
+from bgremover.queue.base import Dispatcher, EnqueueError
+from bgremover.queue.huey_queue import TASK_NAME, HueyDispatcher
+from bgremover.resilience.claims import Claim, ClaimBoard, install_claim_board
+from bgremover.resilience.reaper import Reaper, RetryPolicy
 from bgremover.resilience.recycle import RecyclingConsumer, install_watchdog
+from bgremover.resilience.transient import BACKEND_OUTAGE
 from bgremover.resilience.watchdog import HARD_LIMIT_FACTOR
 from bgremover.settings import Settings
 from bgremover.worker.runtime import WorkerRuntime
@@ -45,6 +54,8 @@ def build_consumer(settings: Settings, workers: int) -> RecyclingConsumer:
     huey.on_shutdown(name="bgr-runtime-stop")(runtime.stop)
     reap = huey.task(name="reap")(runtime.reap)  # enqueued every BGR_REAPER_INTERVAL_S below
     install_watchdog(huey, settings.job_time_limit_s * HARD_LIMIT_FACTOR)
+    claims = ClaimBoard()
+    install_claim_board(huey, claims, TASK_NAME, lambda: runtime.runner.owner)
     return RecyclingConsumer(
         huey,
         workers=workers,
@@ -56,7 +67,35 @@ def build_consumer(settings: Settings, workers: int) -> RecyclingConsumer:
         every=[(reap, settings.reaper_interval_s)],
         max_tasks=settings.worker_max_jobs,
         memory_ceiling_bytes=settings.worker_memory_ceiling_mb and settings.worker_memory_ceiling_mb * 2**20,
+        claims=claims,
+        on_orphan=OrphanRetry(settings, dispatcher),
     )
+
+
+class OrphanRetry:
+    """In the consumer: a dead worker's job retried at once. The ledger is opened for the occasion and
+    closed before the replacement worker is forked, so no connection is ever shared across a fork."""
+
+    def __init__(self, settings: Settings, dispatcher: Dispatcher) -> None:
+        self._settings = settings
+        self._dispatcher = dispatcher
+
+    def __call__(self, claim: Claim, exitcode: int | None) -> None:
+        ledger = ledger_from_url(self._settings.database_url, migrate=False)
+        try:
+            reaper = Reaper(ledger, self._dispatcher, RetryPolicy.from_settings(self._settings))
+            report = reaper.retry_now(claim.job_id, claim.owner)
+        except (*BACKEND_OUTAGE, EnqueueError) as exc:  # the lease expires and a reaper takes over
+            WORKER_DEATHS.labels(outcome="unreachable").inc()
+            log.warning("orphan_retry_failed", job_id=claim.job_id, error=f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            ledger.close()
+        outcome = "requeued" if report.requeued else "dead" if report.dead else "gone"
+        WORKER_DEATHS.labels(outcome=outcome).inc()
+        log.warning(
+            "worker_died_mid_job", job_id=claim.job_id, pid=claim.pid, exitcode=exitcode, outcome=outcome
+        )
 
 
 def run_workers(settings: Settings, workers: int | None = None) -> None:

@@ -55,17 +55,11 @@ class WorkerRuntime:
 
     @cached_property
     def reaper(self) -> Reaper:
-        settings = self.settings
-        policy = RetryPolicy(
-            max_attempts=settings.job_max_attempts,
-            backoff_s=settings.retry_backoff_s,
-            queued_grace_s=settings.queued_grace_s,
-        )
         return Reaper(
             self.services.ledger,
             self.services.dispatcher,
-            policy,
-            webhook_retention=timedelta(days=settings.webhook_retention_days),
+            RetryPolicy.from_settings(self.settings),
+            webhook_retention=timedelta(days=self.settings.webhook_retention_days),
         )
 
     @cached_property
