@@ -43,7 +43,7 @@ import boto3
 
 from lambda_invoke_api import lambda_invoke_api
 
-REGION = "eu-west-1"
+REGION = "us-east-1"  # the tests' moto region (backends.S3_TEST_ENV): moto keeps state per region
 ACCOUNT = "123456789012"
 INIT_LIMIT_S = 300.0  # generous: model loading on a shared test machine
 _RUNTIME = "/2018-06-01/runtime"
@@ -167,8 +167,12 @@ class _RuntimeApi:
                 self._answer(202, b'{"status": "OK"}')
 
             def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                with suppress(BrokenPipeError, ConnectionResetError):  # an environment killed meanwhile
+                    self._send(status, body, headers or {})
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
                 self.send_response(status)
-                for name, value in {**(headers or {}), "Content-Length": str(len(body))}.items():
+                for name, value in {**headers, "Content-Length": str(len(body))}.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(body)

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from lambda_service import FunctionConfig, LambdaService, function_environment, lambda_service
+from lambda_service import REGION, FunctionConfig, LambdaService, function_environment, lambda_service
 
 PROBES = Path(__file__).resolve().parent
 
@@ -27,7 +27,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaS
 
 
 def invoke(name: str, event: object) -> tuple[dict[str, object], object]:
-    answer = boto3.client("lambda", region_name="eu-west-1").invoke(
+    answer = boto3.client("lambda", region_name=REGION).invoke(
         FunctionName=name, Payload=json.dumps(event).encode()
     )
     return answer, json.loads(answer["Payload"].read())
@@ -63,14 +63,14 @@ def test_a_timeout_kills_the_environment_and_the_next_invocation_starts_cold(ser
 def test_an_event_is_retried_then_its_destination_record_goes_to_the_failure_queue(
     service: LambdaService, aws_endpoint: str
 ) -> None:
-    sqs = boto3.client("sqs", region_name="eu-west-1")
+    sqs = boto3.client("sqs", region_name=REGION)
     failures = sqs.create_queue(QueueName="probe-failures")["QueueUrl"]
     function = service.add(
         FunctionConfig(
             "crashy", "lambda_probe.crash", max_retries=2, retry_delay_s=0.1, on_failure_queue_url=failures
         )
     )
-    answer = boto3.client("lambda", region_name="eu-west-1").invoke(
+    answer = boto3.client("lambda", region_name=REGION).invoke(
         FunctionName="crashy", InvocationType="Event", Payload=b'{"jobId": "j-1"}'
     )
     assert answer["StatusCode"] == 202

@@ -9,11 +9,14 @@ disables it outside Lambda, and an environment without the X-Ray daemon only los
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 SERVICE = "bg-remover"
 NAMESPACE = "BgRemover"
 
 logger = Logger(service=SERVICE)
+logging.getLogger(SERVICE).propagate = False  # its own JSON lines, not again through structlog's root
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
