@@ -11,6 +11,7 @@ through the on-failure queue and the failures handler.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -44,6 +45,7 @@ pytestmark = pytest.mark.slow
 TENANT = "acme"
 SSM_DELAY_S = 8.0
 THUMBNAIL_SIZE = 96
+PREFIX = "bg-remover"
 
 
 class XRayDaemon:
@@ -129,9 +131,10 @@ class Deployment:
             time.sleep(0.5)
         raise AssertionError(f"job {job_id} not final after {timeout} s: {job}")
 
-    def keys(self, prefix: str) -> list[str]:
-        listing = boto3.client("s3").list_objects_v2(Bucket=self.bucket, Prefix=prefix)
-        return [item["Key"] for item in listing.get("Contents", [])]
+    def stored(self, key: str) -> bytes:
+        """A blob of the deployment, by its key under ``BGR_STORAGE_URL``'s prefix."""
+        answer = boto3.client("s3").get_object(Bucket=self.bucket, Key=f"{PREFIX}/{key}")
+        return answer["Body"].read()  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -157,7 +160,7 @@ def deployment(
         BGR_CONFIG_FILE=str(tmp_path / "no-config.toml"),
         BGR_DATABASE_URL=dynamodb_url,
         BGR_DATABASE_MIGRATE="false",
-        BGR_STORAGE_URL=f"s3://{bucket}/bg-remover",
+        BGR_STORAGE_URL=f"s3://{bucket}/{PREFIX}",
         BGR_QUEUE_URL="lambda://bgr-worker",
         BGR_PARAM_STORE_URL="ssm://",
         BGR_STAGE=ssm_stage,
@@ -258,11 +261,10 @@ def test_a_photo_job_through_api_gateway_and_an_async_worker_in_the_lambda_runti
     assert body["status"] == "succeeded" and body["result"]["groups"], body
     for image in deployment.ledger.list_images(TENANT, job_id):
         assert {"thumbnail", "cutout"} <= set(image.outputs), image
-        stored = deployment.keys(image.outputs["thumbnail"])
-        assert stored == [image.outputs["thumbnail"]] and deployment.keys(image.outputs["cutout"])
-    thumbnail = boto3.client("s3").get_object(Bucket=deployment.bucket, Key=image.outputs["thumbnail"])
-    with Image.open(thumbnail["Body"]) as decoded:
-        assert max(decoded.size) == THUMBNAIL_SIZE, "the tenant's SSM configuration was used"
+        with Image.open(io.BytesIO(deployment.stored(image.outputs["thumbnail"]))) as thumbnail:
+            assert max(thumbnail.size) == THUMBNAIL_SIZE, "the tenant's SSM configuration was used"
+        with Image.open(io.BytesIO(deployment.stored(image.outputs["cutout"]))) as cutout:
+            assert "A" in cutout.getbands(), "a cut-out has alpha"
     assert [o.cold for o in deployment.api.outcomes] == [True, False, False]  # warm reuse
 
     # Two deliveries, both invocations succeeded, and the claim let one of them run the job.
