@@ -29,7 +29,7 @@ from bgremover.aws.powertools import logger, metrics
 from bgremover.ledger.base import JobStatus, LeaseLostError
 from bgremover.ledger.factory import ledger_from_url
 from bgremover.observability.logging import configure_logging
-from bgremover.pipeline.errors import job_problem
+from bgremover.problems import problem
 from bgremover.queue.message import job_id_of
 from bgremover.settings import get_settings
 
@@ -64,7 +64,7 @@ def settle(job_id: str, reason: str) -> str:
     job = _ledger.get_job_for_worker(job_id)
     if job is None or job.status.is_final:
         return "unknown" if job is None else f"left {job.status.value}"
-    error = job_problem(500, "worker-failed", reason, stage=job.stage, request_id=job.request_id)
+    error = problem(500, "worker-failed", reason, stage=job.stage, request_id=job.request_id)
     if job.status is JobStatus.RUNNING and job.lease_owner is not None:
         try:
             _ledger.fail_claimed(job_id, job.lease_owner, error, notify=True)

@@ -1,17 +1,16 @@
-"""The Powertools utilities every worker-side handler shares: one service name and one metrics
+"""The Powertools utilities the worker-side handlers share: one service name and one metrics
 namespace, which the template's alarms name (``BgRemover``, dimension ``service=bg-remover``).
 
 Logger lines carry the Lambda request id (``inject_lambda_context``) beside the tenant and job ids;
-Metrics are CloudWatch embedded-metric-format lines on stdout, flushed once per invocation; Tracer
-sends X-Ray segments when the function has active tracing and is a no-op elsewhere (Powertools
-disables it outside Lambda, and an environment without the X-Ray daemon only loses UDP datagrams).
+Metrics are CloudWatch embedded-metric-format lines on stdout, flushed once per invocation. (The
+worker's Tracer lives in ``bgremover.aws.worker``: the reaper and failures zips carry no X-Ray SDK.)
 """
 
 from __future__ import annotations
 
 import logging
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 SERVICE = "bg-remover"
 NAMESPACE = "BgRemover"
@@ -19,4 +18,3 @@ NAMESPACE = "BgRemover"
 logger = Logger(service=SERVICE)
 logging.getLogger(SERVICE).propagate = False  # its own JSON lines, not again through structlog's root
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)

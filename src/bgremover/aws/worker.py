@@ -10,15 +10,19 @@ parameter store by the runner, through its cache, when a job needs it (never dur
 Observability: Powertools Logger lines carry the Lambda request id, the tenant, the job and the
 submit's request id (the runner's own structlog lines carry the latter three as everywhere); Metrics
 publish cold starts, jobs by outcome, images by outcome and a duration per stage (EMF, namespace
-``BgRemover``); Tracer opens an X-Ray subsegment for the job and one per stage.
+``BgRemover``); Tracer opens an X-Ray subsegment for the job and one per stage (with the function's
+active tracing; Powertools disables it outside Lambda, and without an X-Ray daemon the SDK's UDP
+datagrams are simply lost).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools import Tracer
+
 from bgremover.aws.invocation_metrics import CounterSnapshot, InvocationWork
-from bgremover.aws.powertools import logger, metrics, tracer
+from bgremover.aws.powertools import SERVICE, logger, metrics
 from bgremover.observability.logging import configure_logging
 from bgremover.observability.tracing import install_stage_spans
 from bgremover.queue.message import job_id_of
@@ -27,6 +31,7 @@ from bgremover.settings import get_settings
 from bgremover.worker.runtime import WorkerRuntime
 
 configure_logging("worker")
+tracer = Tracer(service=SERVICE)
 _runtime = WorkerRuntime(get_settings())
 _runtime.runner.engines.warm()
 install_stage_spans(lambda stage: tracer.provider.in_subsegment(f"## stage {stage}"))
