@@ -288,6 +288,27 @@ def test_a_photo_job_through_api_gateway_and_an_async_worker_in_the_lambda_runti
     names = deployment.xray.names()
     assert {"## job", "## stage cutouts", "## stage grouping"} <= names, names
 
+    # The same worker on an SQS batch (sqs:// queues): a late delivery and a body naming no job are
+    # both acknowledged, and the job is untouched.
+    batch = {"Records": [sqs_record("m-1", json.dumps({"jobId": job_id})), sqs_record("m-2", "{}")]}
+    outcome = deployment.worker.invoke(json.dumps(batch).encode())
+    assert outcome.error is None and outcome.json() == {"batchItemFailures": []}
+    assert deployment.wait_final(job_id, 1).attempts == 1
+
+
+def sqs_record(message_id: str, body: str) -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"receipt-{message_id}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:bgr-jobs",
+        "awsRegion": REGION,
+    }
+
 
 @pytest.mark.parametrize("deployment", [{"worker_models": "/nonexistent/models"}], indirect=True)
 def test_a_worker_crashing_on_every_attempt_leaves_the_job_failed_with_the_error(
