@@ -161,3 +161,10 @@ def test_every_handler_and_setting_the_template_names_exists(template: Any) -> N
         variables |= set(function.get("Environment", {}).get("Variables", {}))
     fields = {f"BGR_{name.upper()}" for name in Settings.model_fields}
     assert {v for v in variables if v.startswith("BGR_")} <= fields
+
+
+def test_a_job_hits_its_time_limit_before_the_worker_hits_lambdas_timeout(template: Any) -> None:
+    parameters = template["Parameters"]
+    assert parameters["JobTimeLimitSeconds"]["Default"] < parameters["WorkerTimeoutSeconds"]["Default"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["BGR_JOB_TIME_LIMIT_S"] == {"Ref": "JobTimeLimitSeconds"}
