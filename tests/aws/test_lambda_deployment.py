@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
-from apigw_events import http_api_event, multipart_event, response_body
+from apigw_events import http_api_event, json_event, multipart_event, response_body
 from PIL import Image
 
+from api.support import noise_png
 from backends import S3_TEST_ENV, S3Server
 from bgremover.ledger.base import Job, JobLedger
 from bgremover.ledger.factory import ledger_from_url
@@ -325,3 +327,31 @@ def test_a_worker_crashing_on_every_attempt_leaves_the_job_failed_with_the_error
     assert last_error["errorMessage"] in job.error["detail"]
     (failed,) = metric_values(emf_documents(deployment.failures.log), "JobsFailed")
     assert failed[0] == 1
+
+
+def test_thirty_photos_of_2_mb_by_direct_upload_then_the_worker_in_the_lambda_runtime(
+    deployment: Deployment,
+) -> None:
+    """60 MB, ten Lambda requests' worth: slots from the API function, the photos PUT straight to S3,
+    the submit by reference, and the asynchronously invoked worker reads them from the bucket."""
+    photos = [(f"p{i:02d}.png", noise_png((816, 816))) for i in range(30)]
+    assert all(len(data) > 1_990_000 for _, data in photos)
+    tenant = {"x-tenant-id": TENANT}
+    declared = [{"filename": name, "size": len(data), "contentType": "image/png"} for name, data in photos]
+    issued = deployment.call_api(json_event("POST", "/v1/uploads", {"files": declared}, headers=tenant))
+    slots = json.loads(response_body(issued))["slots"]
+    for slot, (_, data) in zip(slots, photos, strict=True):
+        assert httpx.put(slot["url"], content=data, headers=slot["headers"]).status_code == 200
+    submit = json_event("POST", "/v1/group-images", {"uploads": [s["slot"] for s in slots]}, headers=tenant)
+    assert len(submit["body"]) < 30_000
+    accepted = deployment.call_api(submit)
+    assert accepted["statusCode"] == 202, response_body(accepted)
+    job_id = json.loads(response_body(accepted))["jobId"]
+
+    job = deployment.wait_final(job_id, 900)
+    assert job.status == "succeeded" and job.progress_done == 30, job
+    images = deployment.ledger.list_images(TENANT, job_id)
+    assert len(images) == 30 and all(image.status == "succeeded" for image in images)
+    assert all(deployment.stored(image.outputs["thumbnail"]) for image in images)
+    emf = emf_documents(deployment.worker.log)
+    assert sum(value for value, _ in metric_values(emf, "ImagesSucceeded")) == 30
