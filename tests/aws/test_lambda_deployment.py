@@ -154,7 +154,9 @@ def deployment(
     bucket = s3.create_bucket()
     ledger = ledger_from_url(dynamodb_url, migrate=True)  # the table, as the template creates it
     failure_queue = boto3.client("sqs").create_queue(QueueName=f"{ssm_stage}-failures")["QueueUrl"]
-    worker_models = getattr(request, "param", {}).get("worker_models", str(model_dir))
+    variant = getattr(request, "param", {})
+    worker_models = variant.get("worker_models", str(model_dir))
+    traced = variant.get("traced", True)  # False: no sampled trace and no X-Ray daemon at all
     base_env = function_environment(
         **S3_TEST_ENV,
         AWS_ENDPOINT_URL=aws_endpoint,
@@ -191,7 +193,7 @@ def deployment(
                 {
                     "BGR_MODEL_DIR": worker_models,
                     "AWS_ENDPOINT_URL_SSM": ssm.url,
-                    "AWS_XRAY_DAEMON_ADDRESS": xray.address,
+                    **({"AWS_XRAY_DAEMON_ADDRESS": xray.address} if traced else {}),
                 },
                 timeout_s=300,
                 memory_mb=3008,
@@ -199,7 +201,7 @@ def deployment(
                 max_retries=2,
                 retry_delay_s=0.5,
                 on_failure_queue_url=failure_queue,
-                trace_sampled=True,
+                trace_sampled=traced,
             )
         )
         failures = service.add(FunctionConfig("bgr-failures", "bgremover.aws.failures.handler", timeout_s=30))
@@ -329,11 +331,13 @@ def test_a_worker_crashing_on_every_attempt_leaves_the_job_failed_with_the_error
     assert failed[0] == 1
 
 
+@pytest.mark.parametrize("deployment", [{"traced": False}], indirect=True)
 def test_thirty_photos_of_2_mb_by_direct_upload_then_the_worker_in_the_lambda_runtime(
     deployment: Deployment,
 ) -> None:
     """60 MB, ten Lambda requests' worth: slots from the API function, the photos PUT straight to S3,
-    the submit by reference, and the asynchronously invoked worker reads them from the bucket."""
+    the submit by reference, and the asynchronously invoked worker reads them from the bucket. This
+    worker runs untraced and with no X-Ray daemon anywhere: the Tracer must cost it nothing."""
     photos = [(f"p{i:02d}.png", noise_png((816, 816))) for i in range(30)]
     assert all(len(data) > 1_990_000 for _, data in photos)
     tenant = {"x-tenant-id": TENANT}
@@ -355,3 +359,4 @@ def test_thirty_photos_of_2_mb_by_direct_upload_then_the_worker_in_the_lambda_ru
     assert all(deployment.stored(image.outputs["thumbnail"]) for image in images)
     emf = emf_documents(deployment.worker.log)
     assert sum(value for value, _ in metric_values(emf, "ImagesSucceeded")) == 30
+    assert not deployment.xray.documents
