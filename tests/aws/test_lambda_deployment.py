@@ -33,6 +33,7 @@ from backends import S3_TEST_ENV, S3Server
 from bgremover.ledger.base import Job, JobLedger
 from bgremover.ledger.factory import ledger_from_url
 from bgremover.params import config_key
+from bgremover.webhooks import generate_secret, verify
 from lambda_service import (
     REGION,
     FunctionConfig,
@@ -42,6 +43,7 @@ from lambda_service import (
     lambda_service,
 )
 from slow_http_proxy import SlowHttpProxy, slow_http_proxy
+from webhook_receiver import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.slow
 TENANT = "acme"
@@ -171,6 +173,7 @@ def deployment(
         BGR_ENQUEUE_TIMEOUT_S="5",
         BGR_UPLOAD_SIGNING_KEY="k" * 32,
         BGR_MODEL_DIR=str(model_dir),
+        BGR_WEBHOOK_BACKOFF_S="0.2",
         POWERTOOLS_SERVICE_NAME="bg-remover",
         HOME=str(tmp_path),
     )
@@ -222,6 +225,13 @@ def deployment(
     ledger.close()
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A tenant's webhook receiver: the first attempt refused, the retry accepted."""
+    with webhook_receiver([500, 200]) as running:
+        yield running
+
+
 def emf_documents(log: Path) -> list[dict[str, Any]]:
     """The CloudWatch embedded-metric-format lines a function wrote."""
     documents = []
@@ -244,9 +254,10 @@ def metric_values(documents: list[dict[str, Any]], name: str) -> list[tuple[floa
 
 
 def test_a_photo_job_through_api_gateway_and_an_async_worker_in_the_lambda_runtime(
-    deployment: Deployment,
+    deployment: Deployment, receiver: Receiver
 ) -> None:
-    config = json.dumps({"thumbnail_size": THUMBNAIL_SIZE})
+    webhook = {"url": receiver.url, "secret": generate_secret()}
+    config = json.dumps({"thumbnail_size": THUMBNAIL_SIZE, "webhook": webhook})
     boto3.client("ssm").put_parameter(Name=config_key(deployment.stage, TENANT), Type="String", Value=config)
     deployment.ssm.delay_s = SSM_DELAY_S
     assert deployment.call_api(http_api_event("GET", "/healthz"))["statusCode"] == 200  # the API's cold start
@@ -291,6 +302,18 @@ def test_a_photo_job_through_api_gateway_and_an_async_worker_in_the_lambda_runti
     assert all(line["function_request_id"] for line in handled)
     names = deployment.xray.names()
     assert {"## job", "## stage cutouts", "## stage grouping"} <= names, names
+
+    # The job's webhook went out at the end of the invocation and was refused (500); the scheduled
+    # tick sends the retry.
+    (refused,) = receiver.snapshot()
+    announced = verify(webhook["secret"], refused.body, refused.headers)
+    assert announced["type"] == "job.succeeded" and announced["data"]["jobId"] == job_id
+    time.sleep(1.0)  # past BGR_WEBHOOK_BACKOFF_S
+    assert deployment.worker.invoke(json.dumps({"task": "webhooks"}).encode()).error is None
+    assert [r.body for r in receiver.snapshot()] == [refused.body, refused.body]
+    assert (
+        sum(value for value, _ in metric_values(emf_documents(deployment.worker.log), "WebhooksHandled")) == 2
+    )
 
     # The same worker on an SQS batch (sqs:// queues): a late delivery and a body naming no job are
     # both acknowledged, and the job is untouched.
