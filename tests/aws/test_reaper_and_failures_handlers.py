@@ -2,12 +2,16 @@
 protocol (the Lambda service double), on a SQLite ledger the test shares with them: the reaper
 re-invokes a job whose invocation was lost and publishes the oldest queued job's age; the failures
 handler fails a job from Lambda's destination record (running: as its dead owner; queued: never
-started), leaves a final job alone and drops a record that names no job."""
+started), leaves a final job alone and drops a record that names no job. Their cold start loads no
+inference library, and the zip they share with the API holds every dependency they import."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from bgremover.ledger.base import JobLedger, JobStatus, JobType, NewImage, NewJob
 from bgremover.ledger.factory import ledger_from_url
 from lambda_service import FunctionConfig, LambdaService, function_environment, lambda_service
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 
 
 @dataclass
@@ -143,3 +150,45 @@ def test_the_failures_handler_fails_what_every_invocation_failed_and_nothing_els
     assert "after 1 receives" in never_ran.error["detail"]  # type: ignore[index]
     assert stack.ledger.get_job_for_worker(done).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
     assert stack.emf("bgr-failures", "JobsFailed") == [2]
+
+
+PROBE = """
+import importlib, importlib.metadata, json, sys
+importlib.import_module(sys.argv[1])
+owners = importlib.metadata.packages_distributions()
+print(json.dumps({
+    "heavy": [m for m in ("onnxruntime", "cv2", "sklearn") if m in sys.modules],
+    "distributions": sorted({d for m in list(sys.modules) for d in owners.get(m.split(".")[0], [])}),
+}))
+"""
+
+
+@pytest.mark.parametrize("module", ["bgremover.aws.reaper", "bgremover.aws.failures"])
+def test_the_zip_functions_load_no_inference_library_and_their_zip_has_what_they_import(
+    module: str, tmp_path: Path
+) -> None:
+    env = function_environment(
+        BGR_DATABASE_URL=f"sqlite:///{tmp_path / 'ledger.db'}",
+        BGR_QUEUE_URL=f"sqlite:///{tmp_path / 'queue.db'}",
+        BGR_STORAGE_URL=f"file://{tmp_path / 'blobs'}",
+        BGR_CONFIG_FILE=str(tmp_path / "none.toml"),
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, module],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["heavy"] == []
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    runtime = {canonicalize_name(Requirement(line).name) for line in declared}
+    lines = (ROOT / "deploy" / "aws" / "functions" / "requirements.txt").read_text().splitlines()
+    in_zip = {
+        canonicalize_name(Requirement(line).name) for line in lines if line and not line.startswith("#")
+    }
+    imported = {canonicalize_name(name) for name in loaded["distributions"]} & runtime - {"rich"}
+    assert imported and imported <= in_zip, imported - in_zip
