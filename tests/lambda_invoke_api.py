@@ -5,7 +5,9 @@ An HTTP server on a free localhost port, reached by boto3 through ``AWS_ENDPOINT
 answers ``POST /2015-03-31/functions/{name}/invocations`` as Lambda does: an ``Event`` invocation of a
 known function is recorded and answered 202, a ``DryRun`` 204, an unknown function 404
 (``ResourceNotFoundException``). ``hang()`` makes Event invocations wait, unanswered, until
-``release()``: an invoke endpoint that hangs.
+``release()``: an invoke endpoint that hangs. With a ``runner`` (``tests/lambda_service.py``, the
+double that also runs functions), each accepted Event is handed to it and a ``RequestResponse``
+invocation answers what the function returned.
 """
 
 from __future__ import annotations
@@ -17,8 +19,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+
+
+class FunctionRunner(Protocol):
+    """What runs the functions behind the endpoint: ``start`` an Event invocation in the background,
+    ``call`` a RequestResponse one (answering its status, headers and payload)."""
+
+    def start(self, name: str, payload: bytes) -> None: ...
+    def call(self, name: str, payload: bytes) -> tuple[int, dict[str, str], bytes]: ...
 
 
 @dataclass
@@ -28,6 +39,7 @@ class LambdaInvokeApi:
     events: list[tuple[str, bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _answering: threading.Event = field(default_factory=threading.Event)
+    runner: FunctionRunner | None = None
 
     def __post_init__(self) -> None:
         self._answering.set()
@@ -50,11 +62,15 @@ class LambdaInvokeApi:
             return 404, {"x-amzn-errortype": "ResourceNotFoundException"}, json.dumps(error).encode()
         if invocation_type == "DryRun":
             return 204, {}, b""
+        if invocation_type == "RequestResponse" and self.runner is not None:
+            return self.runner.call(match["name"], payload)
         if invocation_type != "Event":
             return 400, {"x-amzn-errortype": "InvalidParameterValueException"}, b'{"Message": "Event only"}'
         self._answering.wait(60)
         with self.lock:
             self.events.append((match["name"], payload))
+        if self.runner is not None:
+            self.runner.start(match["name"], payload)
         return 202, {}, b""
 
 

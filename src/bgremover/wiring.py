@@ -9,6 +9,7 @@ both build their services here, so embedded and distributed mode differ only in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bgremover.blobs.base import BlobStore
 from bgremover.blobs.factory import blob_store_from_url
@@ -19,6 +20,7 @@ from bgremover.params.factory import parameter_store_from_url
 from bgremover.queue.base import Dispatcher
 from bgremover.queue.factory import dispatcher_from_url
 from bgremover.queue.huey_queue import JobHandler
+from bgremover.resilience.reaper import Reaper, RetryPolicy
 from bgremover.settings import Settings
 
 
@@ -46,6 +48,16 @@ def build_services(
             s3_presign_seconds=settings.s3_presign_seconds,
         ),
         dispatcher=dispatcher_from_url(settings.queue_url, handler, name=settings.queue_name),
+    )
+
+
+def build_reaper(settings: Settings, services: Services) -> Reaper:
+    """The reaper pass on these adapters: worker nodes run it as a periodic task, AWS on a schedule."""
+    return Reaper(
+        services.ledger,
+        services.dispatcher,
+        RetryPolicy.from_settings(settings),
+        webhook_retention=timedelta(days=settings.webhook_retention_days),
     )
 
 

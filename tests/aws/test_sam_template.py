@@ -4,6 +4,7 @@ worker as an image with its on-failure queue, and every alarm of the issue."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,11 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "aws"
+from bgremover.ledger.dynamodb_table import INDEXES, TTL_ATTRIBUTE
+from bgremover.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy" / "aws"
 TEMPLATE = DEPLOY / "template.yaml"
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 
@@ -117,3 +122,49 @@ def test_every_alarm_of_the_issue_is_there(template: Any) -> None:
         if d["Name"] == "Route"
     }
     assert {"POST /v1/group-images", "POST /v1/remove-background", "POST /bg-remover/group-images"} <= routes
+
+
+def test_the_table_is_the_dynamodb_ledgers_design(template: Any) -> None:
+    table = template["Resources"]["JobsTable"]["Properties"]
+    types = {d["AttributeName"]: d["AttributeType"] for d in table["AttributeDefinitions"]}
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+    indexes = {
+        index["IndexName"]: (
+            [k["AttributeName"] for k in index["KeySchema"]],
+            types[index["KeySchema"][1]["AttributeName"]],
+            index["Projection"],
+        )
+        for index in table["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {
+        name: ([partition, sort], sort_type, projection)
+        for name, partition, sort, sort_type, projection in INDEXES
+    }
+    assert set(types) == {"pk", "sk"} | {a for name, p, s, _, _ in INDEXES for a in (p, s)}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+
+
+def test_every_handler_and_setting_the_template_names_exists(template: Any) -> None:
+    functions = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
+    ]
+    handlers = [f.get("Handler") or f["ImageConfig"]["Command"][0] for f in functions]
+    for handler in handlers:
+        module, _, attribute = handler.rpartition(".")
+        path = ROOT / "src" / Path(*module.split("."))
+        assert path.with_suffix(".py").is_file(), handler
+        assert re.search(
+            rf"^(def {attribute}\(|{attribute} = )", path.with_suffix(".py").read_text(), re.M
+        ), handler
+    variables = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    for function in functions:
+        variables |= set(function.get("Environment", {}).get("Variables", {}))
+    fields = {f"BGR_{name.upper()}" for name in Settings.model_fields}
+    assert {v for v in variables if v.startswith("BGR_")} <= fields
+
+
+def test_a_job_hits_its_time_limit_before_the_worker_hits_lambdas_timeout(template: Any) -> None:
+    parameters = template["Parameters"]
+    assert parameters["JobTimeLimitSeconds"]["Default"] < parameters["WorkerTimeoutSeconds"]["Default"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["BGR_JOB_TIME_LIMIT_S"] == {"Ref": "JobTimeLimitSeconds"}

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from bgremover.observability.metrics import STAGE_DURATION
+from bgremover.observability.tracing import stage_span
 
 
 class StageTimer:
@@ -28,7 +29,8 @@ class StageTimer:
             self._on_enter(name)
         started = time.perf_counter()
         try:
-            yield
+            with stage_span(name):
+                yield
         finally:
             self.totals_ms[name] = self.totals_ms.get(name, 0.0) + (time.perf_counter() - started) * 1000
             self.counts[name] = self.counts.get(name, 0) + images

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import timedelta
 from functools import cached_property
 
 from bgremover.observability.logging import get_logger
 from bgremover.observability.metrics import worker_heartbeat
 from bgremover.pipeline.engines import Engines
 from bgremover.pipeline.runner import JobRunner, RunnerLimits, worker_owner
-from bgremover.resilience.reaper import Reaper, RetryPolicy
+from bgremover.resilience.reaper import Reaper
 from bgremover.settings import Settings
 from bgremover.webhooks.delivery import DeliveryLoop, DeliveryOptions
 from bgremover.webhooks.schedule import RetrySchedule
 from bgremover.webhooks.sender import WebhookSender
-from bgremover.wiring import Services, build_services, build_tenant_configs
+from bgremover.wiring import Services, build_reaper, build_services, build_tenant_configs
 
 log = get_logger(__name__)
 
@@ -55,12 +54,7 @@ class WorkerRuntime:
 
     @cached_property
     def reaper(self) -> Reaper:
-        return Reaper(
-            self.services.ledger,
-            self.services.dispatcher,
-            RetryPolicy.from_settings(self.settings),
-            webhook_retention=timedelta(days=self.settings.webhook_retention_days),
-        )
+        return build_reaper(self.settings, self.services)
 
     @cached_property
     def deliveries(self) -> DeliveryLoop:
