@@ -46,7 +46,7 @@ def cluster(
     model_dir: Path,
     shared_data: Path,
 ) -> Iterator[Cluster]:
-    yield from _deployment(_distributed(postgres_url, private_redis, s3), tmp_path, model_dir, shared_data)
+    yield from deployment(_distributed(postgres_url, private_redis, s3), tmp_path, model_dir, shared_data)
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def embedded_cluster(tmp_path: Path, model_dir: Path, shared_data: Path) -> Iter
         model_dir=model_dir,
         enqueue_timeout_s=5.0,
     )
-    yield from _deployment(settings, tmp_path, model_dir, shared_data)
+    yield from deployment(settings, tmp_path, model_dir, shared_data)
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def dynamodb_cluster(
 ) -> Iterator[Cluster]:
     """The same deployment with the DynamoDB ledger (moto's server, reached by the worker processes
     through the ``AWS_ENDPOINT_URL_DYNAMODB`` they inherit)."""
-    yield from _deployment(_distributed(dynamodb_url, private_redis, s3), tmp_path, model_dir, shared_data)
+    yield from deployment(_distributed(dynamodb_url, private_redis, s3), tmp_path, model_dir, shared_data)
 
 
 def _distributed(database_url: str, private_redis: PrivateRedis, s3: S3Server) -> Settings:
@@ -86,7 +86,8 @@ def _distributed(database_url: str, private_redis: PrivateRedis, s3: S3Server) -
     )
 
 
-def _deployment(settings: Settings, tmp_path: Path, model_dir: Path, shared_data: Path) -> Iterator[Cluster]:
+def deployment(settings: Settings, tmp_path: Path, model_dir: Path, shared_data: Path) -> Iterator[Cluster]:
+    """An API (in process) over ``settings``' backends, and the environment its worker processes get."""
     settings = settings.model_copy(update={"model_dir": model_dir})
     env = {
         **os.environ,
@@ -95,6 +96,8 @@ def _deployment(settings: Settings, tmp_path: Path, model_dir: Path, shared_data
         "BGR_DATABASE_URL": settings.database_url,
         "BGR_QUEUE_URL": settings.queue_url,
         "BGR_STORAGE_URL": settings.storage_url,
+        "BGR_PARAM_STORE_URL": settings.param_store_url,
+        "BGR_STAGE": settings.stage,
         "BGR_MODEL_DIR": str(model_dir),
     }
     if settings.s3_endpoint_url is not None:
@@ -113,8 +116,8 @@ def _deployment(settings: Settings, tmp_path: Path, model_dir: Path, shared_data
         assert response.status_code == 202, response.text
         return str(response.json()["jobId"])
 
-    deployment = Cluster(services, env, tmp_path, submit_files, photos)
-    yield deployment
-    deployment.close()
+    cluster = Cluster(services, env, tmp_path, submit_files, photos)
+    yield cluster
+    cluster.close()
     client.close()
     services.close()

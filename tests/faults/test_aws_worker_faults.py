@@ -13,14 +13,11 @@ from pathlib import Path
 
 import boto3
 import pytest
-from cluster import TENANT, Cluster, wait_for
-from fastapi.testclient import TestClient
+from cluster import Cluster, wait_for
 
 from backends import S3Server
-from bgremover.api import create_app
 from bgremover.settings import Settings
-from bgremover.wiring import build_services
-from conftest import FAST_RECOVERY
+from conftest import deployment
 
 pytestmark = pytest.mark.slow
 IMAGES_PER_JOB = 6
@@ -48,36 +45,7 @@ def aws_cluster(
         model_dir=model_dir,
         enqueue_timeout_s=5.0,
     )
-    env = {
-        **os.environ,
-        **FAST_RECOVERY,
-        "BGR_CONFIG_FILE": str(tmp_path / "no-config.toml"),
-        "BGR_DATABASE_URL": settings.database_url,
-        "BGR_QUEUE_URL": settings.queue_url,
-        "BGR_STORAGE_URL": settings.storage_url,
-        "BGR_PARAM_STORE_URL": settings.param_store_url,
-        "BGR_STAGE": ssm_stage,
-        "BGR_MODEL_DIR": str(model_dir),
-    }
-    services = build_services(settings)
-    photos = sorted((shared_data / "sod300" / "images").glob("*.jpg"))
-    client = TestClient(create_app(services, settings))
-
-    def submit_files(named: list[tuple[str, bytes]]) -> str:
-        response = client.post(
-            "/v1/group-images",
-            files=[("images", (name, data, "image/jpeg")) for name, data in named],
-            data={"remove_background": "true"},
-            headers={"X-Tenant-ID": TENANT},
-        )
-        assert response.status_code == 202, response.text
-        return str(response.json()["jobId"])
-
-    deployment = Cluster(services, env, tmp_path, submit_files, photos)
-    yield deployment
-    deployment.close()
-    client.close()
-    services.close()
+    yield from deployment(settings, tmp_path, model_dir, shared_data)
 
 
 def test_kill_9_worker_mid_inference_on_sqs_then_the_job_completes_once(aws_cluster: Cluster) -> None:
