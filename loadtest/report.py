@@ -84,8 +84,8 @@ def figures(records: list[dict[str, Any]], jobs: dict[str, dict[str, Any] | None
 def limit_hit_first(row: dict[str, Any], cores: int) -> str:
     """Which limit this run reached first, from its figures (a rule of thumb, stated in the README):
     refusals; failed jobs (e.g. the job time limit); jobs queued longer than they took to process
-    (worker capacity); a slow submit with a busy API (its CPU) or an idle one (the upload path: blob
-    writes and ledger)."""
+    (worker capacity); a slow submit that is mostly the PUTs of a direct upload (their round trips),
+    or else with a busy API (its CPU) or an idle one (the upload path: blob writes and ledger)."""
     if not row["submits"]:
         return "no submit recorded (see locust.log)"
     if row["http_5xx"] or row["connection_errors"] or row["success_rate"] < 1:
@@ -96,6 +96,8 @@ def limit_hit_first(row: dict[str, Any], cores: int) -> str:
         busy = "" if row["workers_cpu_pct"] >= 50 * cores else " (CPU shared with the API and other load)"
         return f"worker capacity: jobs wait in the queue{busy}"
     if (row["submit_p95_ms"] or 0) > 1000:
+        if (row.get("submit_call_p95_ms") or row["submit_p95_ms"]) < row["submit_p95_ms"] / 2:
+            return "direct-upload PUTs: one round trip per photo before the submit"
         return "API CPU (upload parsing)" if row["api_cpu_pct"] >= 80 else "upload path (blob write, ledger)"
     return "none at this load"
 

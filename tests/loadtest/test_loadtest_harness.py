@@ -54,6 +54,11 @@ def test_figures_count_lost_jobs_5xx_and_time_to_final():
     assert report.limit_hit_first(clean, cores=2) == "jobs failed: job-time-limit"
     no_failure = {**clean, "jobs_failed": 0}
     assert report.limit_hit_first(no_failure, cores=2) == "worker capacity: jobs wait in the queue"
+    slow = {**no_failure, "queued_p95_s": 0.5, "submit_p95_ms": 1200.0, "api_cpu_pct": 5.0}
+    assert report.limit_hit_first({**slow, "submit_call_p95_ms": 90.0}, cores=2).startswith(
+        "direct-upload PUTs"
+    )
+    assert report.limit_hit_first({**slow, "submit_call_p95_ms": 1190.0}, cores=2).startswith("upload path")
 
 
 @pytest.mark.slow
