@@ -8,11 +8,13 @@ import io
 from pathlib import Path
 
 import anyio
+import boto3
 import httpx
 import pytest
-from e2e_server import Server
+from e2e_server import Server, running_server
 from PIL import Image
 
+from backends import S3Server
 from bgremover.client import ApiError, AsyncClient, Client, PollPolicy
 
 FAST_POLL = PollPolicy(initial_s=0.2, max_s=1.0)
@@ -66,3 +68,36 @@ def test_a_photo_that_is_no_image_is_refused_at_the_submit_by_reference(server: 
             client.remove_background([("x.jpg", b"\xff\xd8\xff" + b"\0" * 64)], direct=True, format="gif")
     assert not_an_image.value.status == 415 and not_an_image.value.detail
     assert bad_option.value.status == 422 and bad_option.value.slug == "invalid-options"
+
+
+def test_on_s3_the_photos_go_to_the_bucket_by_presigned_put(
+    tmp_path: Path, model_dir: Path, s3: S3Server, photos: dict[str, bytes]
+) -> None:
+    """A serve storing on S3 (moto's server): the slots are presigned PUTs to the bucket, which the
+    client sends with the slot's headers only; the API never sees a photo byte."""
+    bucket = s3.create_bucket()
+    env = {"BGR_STORAGE_URL": f"s3://{bucket}/deploy", "BGR_S3_ENDPOINT_URL": s3.endpoint_url}
+    (tmp_path / "var").mkdir()
+    puts: list[tuple[str, int]] = []
+    http = httpx.Client(
+        timeout=30,
+        event_hooks={
+            "response": [lambda r: r.request.method == "PUT" and puts.append((r.url.host, r.url.port))]
+        },
+    )
+    with (
+        running_server(tmp_path, model_dir, workers=0, probe="/healthz", **env) as server,
+        Client(server.base_url, tenant="direct-s3", http=http) as client,
+    ):
+        job = client.group_images([("a.jpg", photos["a"]), ("b.jpg", photos["b"])], direct=True)
+        queued = client.get_job(job)
+    moto = httpx.URL(s3.endpoint_url)
+    assert puts == [(moto.host, moto.port)] * 2
+    assert queued.status == "queued" and queued.progress is not None and queued.progress.total == 2
+    stored = boto3.client("s3", endpoint_url=s3.endpoint_url)
+    prefix = "deploy/direct-s3/uploads/"
+    keys = sorted(item["Key"] for item in stored.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"])
+    assert [stored.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys] == [
+        photos["a"],
+        photos["b"],
+    ]
