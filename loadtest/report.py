@@ -22,9 +22,10 @@ import numpy as np
 FINAL = {"succeeded", "failed", "canceled"}
 COLUMNS = [
     "target", "scenario", "variant", "submits", "success_rate", "submit_p50_ms", "submit_p95_ms",
-    "submit_p99_ms", "final_p50_s", "final_p95_s", "queued_p95_s", "processing_p95_s", "jobs_accepted",
-    "jobs_lost", "jobs_failed", "job_errors", "http_5xx", "connection_errors", "api_cpu_pct",
-    "api_peak_rss_mb", "workers_cpu_pct", "workers_peak_rss_mb", "limit_hit_first",
+    "submit_p99_ms", "submit_call_p50_ms", "submit_call_p95_ms", "final_p50_s", "final_p95_s",
+    "queued_p95_s", "processing_p95_s", "jobs_accepted", "jobs_lost", "jobs_failed", "job_errors",
+    "http_5xx", "connection_errors", "api_cpu_pct", "api_peak_rss_mb", "workers_cpu_pct",
+    "workers_peak_rss_mb", "limit_hit_first",
 ]  # fmt: skip
 
 
@@ -49,17 +50,22 @@ def _pct(values: Iterable[float], q: float, digits: int = 1) -> float | None:
 
 
 def figures(records: list[dict[str, Any]], jobs: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
-    """The figures of one variant (or of all): ``jobs`` maps each accepted job id to its last state."""
+    """The figures of one variant (or of all): ``jobs`` maps each accepted job id to its last state.
+    ``submit`` is the whole submit as the client lives it (for a direct upload: slots, PUTs and the
+    submit by reference), ``submit_call`` the submit request alone (none when an earlier step failed)."""
     accepted = [r["jobId"] for r in records if r["status"] == 202]
     final = [jobs[j] for j in accepted if jobs.get(j) and jobs[j]["status"] in FINAL]  # type: ignore[index]
     failed = [job for job in final if job["status"] == "failed"]
     timings = [_seconds(job) for job in final if job["status"] == "succeeded"]
+    calls = [r["submit_ms"] for r in records if r.get("submit_ms") is not None]
     return {
         "submits": len(records),
         "success_rate": round(len(accepted) / len(records), 4) if records else None,
         "submit_p50_ms": _pct((r["ms"] for r in records), 50),
         "submit_p95_ms": _pct((r["ms"] for r in records), 95),
         "submit_p99_ms": _pct((r["ms"] for r in records), 99),
+        "submit_call_p50_ms": _pct(calls, 50),
+        "submit_call_p95_ms": _pct(calls, 95),
         "final_p50_s": _pct((_seconds(job)[0] for job in final), 50, 2),
         "final_p95_s": _pct((_seconds(job)[0] for job in final), 95, 2),
         "queued_p95_s": _pct((t - p for t, p in timings), 95, 2),
@@ -78,8 +84,8 @@ def figures(records: list[dict[str, Any]], jobs: dict[str, dict[str, Any] | None
 def limit_hit_first(row: dict[str, Any], cores: int) -> str:
     """Which limit this run reached first, from its figures (a rule of thumb, stated in the README):
     refusals; failed jobs (e.g. the job time limit); jobs queued longer than they took to process
-    (worker capacity); a slow submit with a busy API (its CPU) or an idle one (the upload path: blob
-    writes and ledger)."""
+    (worker capacity); a slow submit that is mostly the PUTs of a direct upload (their round trips),
+    or else with a busy API (its CPU) or an idle one (the upload path: blob writes and ledger)."""
     if not row["submits"]:
         return "no submit recorded (see locust.log)"
     if row["http_5xx"] or row["connection_errors"] or row["success_rate"] < 1:
@@ -90,6 +96,8 @@ def limit_hit_first(row: dict[str, Any], cores: int) -> str:
         busy = "" if row["workers_cpu_pct"] >= 50 * cores else " (CPU shared with the API and other load)"
         return f"worker capacity: jobs wait in the queue{busy}"
     if (row["submit_p95_ms"] or 0) > 1000:
+        if (row.get("submit_call_p95_ms") or row["submit_p95_ms"]) < row["submit_p95_ms"] / 2:
+            return "direct-upload PUTs: one round trip per photo before the submit"
         return "API CPU (upload parsing)" if row["api_cpu_pct"] >= 80 else "upload path (blob write, ledger)"
     return "none at this load"
 

@@ -6,6 +6,10 @@ the report under ``var/loadtest/``: per target and scenario a folder with Locust
     .venv/bin/python loadtest/run.py [--targets embedded,distributed] [--scenarios payload_size,...]
                                      [--quick] [--out var/loadtest] [--image-counts 1,10,100,1000]
 
+Each scenario runs twice: ``payload_size`` etc. send the photos in the submit (multipart), and
+``payload_size_direct`` etc. through the direct-upload flow (slots, a PUT per photo, the submit by
+reference), where submit latency is the whole sequence and ``submit_call`` the submit alone.
+
 Bounded: each scenario has a run time and a budget of submits; after it, accepted jobs are waited for
 until final, for at most ``--drain-s`` (1 h), and no longer once none of them has moved (status,
 stage, images done) for ``--stall-s`` (5 min): a job not final then counts as lost. CPU and memory
@@ -46,18 +50,32 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
 
 
-SCENARIOS = {
+MULTIPART = {
     "payload_size": Scenario("payload_size.py", users=1, run_s=60, max_submits=8),  # each size twice
     "image_count": Scenario("image_count.py", users=1, run_s=90, max_submits=4),  # 1, 10, 100, 1000 once
     "steady": Scenario("steady.py", users=2, run_s=30, max_submits=20),
     "spike": Scenario("spike.py", users=10, run_s=30, max_submits=40, env={"LOADTEST_SPIKE_USERS": "10"}),
 }
+# The same scenarios through the direct-upload flow: slots, a PUT per photo, the submit by reference.
+DIRECT = {
+    f"{name}_direct": replace(scenario, env={**scenario.env, "LOADTEST_UPLOAD": "direct"})
+    for name, scenario in MULTIPART.items()
+}
+SCENARIOS = {**MULTIPART, **DIRECT}
 
 
 def quick(scenario: Scenario) -> Scenario:
     return replace(
         scenario, users=1, run_s=3, max_submits=2, env={**scenario.env, "LOADTEST_SPIKE_USERS": "2"}
     )
+
+
+def with_image_counts(scenario: Scenario, counts: str) -> Scenario:
+    """The image-count scenario (either flow) sending ``counts`` images per request, once each."""
+    if scenario.file != "image_count.py":
+        return scenario
+    env = {**scenario.env, "LOADTEST_IMAGE_COUNTS": counts}
+    return replace(scenario, max_submits=len(counts.split(",")), env=env)
 
 
 def run_locust(scenario: Scenario, target: Target, folder: Path, payload_dir: Path) -> None:
@@ -147,8 +165,8 @@ def write_index(out: Path, rows: list[dict[str, Any]]) -> None:
     report.write_table(out / "summary.csv", rows)
     keys = [
         "target", "scenario", "variant", "success_rate", "submit_p50_ms", "submit_p95_ms", "submit_p99_ms",
-        "final_p50_s", "final_p95_s", "jobs_lost", "http_5xx", "api_cpu_pct", "api_peak_rss_mb",
-        "workers_cpu_pct", "workers_peak_rss_mb", "limit_hit_first",
+        "submit_call_p50_ms", "submit_call_p95_ms", "final_p50_s", "final_p95_s", "jobs_lost", "http_5xx",
+        "api_cpu_pct", "api_peak_rss_mb", "workers_cpu_pct", "workers_peak_rss_mb", "limit_hit_first",
     ]  # fmt: skip
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += [
@@ -179,14 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out = args.out.resolve()  # Locust runs in loadtest/
     scenarios = {name: SCENARIOS[name] for name in args.scenarios.split(",")}
-    if args.image_counts and "image_count" in scenarios:
-        counts = {"LOADTEST_IMAGE_COUNTS": args.image_counts}
-        submits = len(args.image_counts.split(","))
-        scenarios["image_count"] = replace(scenarios["image_count"], max_submits=submits, env=counts)
+    if args.image_counts:
+        scenarios = {name: with_image_counts(s, args.image_counts) for name, s in scenarios.items()}
     if args.quick:
         scenarios = {name: quick(scenario) for name, scenario in scenarios.items()}
     payload_dir = args.out / "payloads"
-    if "payload_size" in scenarios:
+    if any(scenario.file == "payload_size.py" for scenario in scenarios.values()):
         payloads.prepare(SHARED_DATA, payload_dir)
     rows: list[dict[str, Any]] = []
     for target_name in args.targets.split(","):

@@ -3,7 +3,7 @@ with an ``httpx.AsyncClient``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -29,14 +29,26 @@ class AsyncClient(BaseClient[httpx.AsyncClient]):
         return httpx.AsyncClient(timeout=timeout)
 
     async def group_images(
-        self, files: FileInput | list[FileInput], *, idempotency_key: str | None = None, **options: Any
+        self,
+        files: FileInput | list[FileInput],
+        *,
+        idempotency_key: str | None = None,
+        direct: bool = False,
+        **options: Any,
     ) -> Job:
-        return await self._run(self._core.submit("group-images", files, options, idempotency_key))
+        return await self._run(self._core.submission("group-images", files, options, idempotency_key, direct))
 
     async def remove_background(
-        self, files: FileInput | list[FileInput], *, idempotency_key: str | None = None, **options: Any
+        self,
+        files: FileInput | list[FileInput],
+        *,
+        idempotency_key: str | None = None,
+        direct: bool = False,
+        **options: Any,
     ) -> Job:
-        return await self._run(self._core.submit("remove-background", files, options, idempotency_key))
+        return await self._run(
+            self._core.submission("remove-background", files, options, idempotency_key, direct)
+        )
 
     async def get_job(self, job: Job | str) -> Job:
         return await self._run(self._core.get_job(job))
@@ -107,7 +119,14 @@ class AsyncClient(BaseClient[httpx.AsyncClient]):
     async def _open(self, send: Send, stack: AsyncExitStack) -> httpx.Response:
         files = stack.enter_context(ExitStack())
         options = request_options(send, files, self._timeout)
+        if "content" in options:  # httpx.AsyncClient streams an async iterator only
+            options["content"] = _async_chunks(options["content"])
         return await stack.enter_async_context(self._http.stream(send.method, send.url, **options))
+
+
+async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:  # a local file's read, as httpx's own multipart reads files in async code
+        yield chunk
 
 
 async def _events(response: httpx.Response) -> AsyncIterator[ServerEvent]:

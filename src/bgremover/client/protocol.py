@@ -23,25 +23,30 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from bgremover.client.errors import ApiError, WaitTimeoutError
-from bgremover.client.files import FileInput, Uploads
+from bgremover.client.files import FileInput, Source, Uploads
 from bgremover.client.models import Job, parse_accepted, parse_job
 from bgremover.client.sse import ServerEvent
 
 RETRYABLE_STATUSES = frozenset({429, 503})
+_SLOT_USED = frozenset({409, 412})  # a second PUT to a slot: on the API, on S3 (If-None-Match)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NO_EVENTS = frozenset({404, 405, 406, 501})  # the job exists: the server has no event stream
 
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """One HTTP exchange. ``into``: a 2xx body is streamed into that file, not kept in memory;
-    ``events``: the response is kept open as an SSE stream that ``NextEvent`` reads."""
+    """One HTTP exchange. The body: ``uploads`` as multipart parts (with the form ``data``), a
+    ``json`` document, or one photo's bytes as the whole ``content``. ``into``: a 2xx body is
+    streamed into that file, not kept in memory; ``events``: the response is kept open as an SSE
+    stream that ``NextEvent`` reads."""
 
     method: str
     url: str
     headers: dict[str, str]
     uploads: Uploads | None = None
     data: dict[str, str] | None = None
+    json: Any = None
+    content: Source | None = None
     into: Path | None = None
     events: bool = False
     read_timeout: float | None = None
@@ -155,6 +160,15 @@ def _form_value(value: Any) -> str:
     return str(value)
 
 
+def _declared(source: Source) -> dict[str, Any]:
+    """A photo as ``POST /v1/uploads`` takes it; a type that is not an image's is left to the
+    server, which reads the photo's own from its bytes at the submit."""
+    declared: dict[str, Any] = {"filename": source.filename, "size": source.size()}
+    if source.content_type.startswith("image/"):
+        declared["contentType"] = source.content_type
+    return declared
+
+
 def job_id_of(job: Job | str) -> str:
     return job.job_id if isinstance(job, Job) else job
 
@@ -229,6 +243,52 @@ class ClientCore:
         if reply.status != 202:
             raise api_error(reply)
         return parse_accepted(json.loads(reply.content))
+
+    def submission(
+        self,
+        kind: str,
+        files: FileInput | list[FileInput],
+        options: dict[str, Any],
+        key: str | None,
+        direct: bool,
+    ) -> Flow[Job]:
+        """A submit in the photos' body, or through upload slots when ``direct``; there the upload id
+        is the idempotency key, so a key of the caller's has no use and is refused."""
+        if not direct:
+            return self.submit(kind, files, options, key)
+        if key is not None:
+            raise ValueError("a direct upload is idempotent by its upload id: pass no idempotency_key")
+        return self.submit_direct(kind, files, options)
+
+    def submit_direct(
+        self, kind: str, files: FileInput | list[FileInput], options: dict[str, Any]
+    ) -> Flow[Job]:
+        """The direct-upload flow: one upload slot per photo, each photo PUT to its slot's URL, then
+        the submit by reference. Every step is retried per the policy: a second set of slots is
+        harmless, and the upload id is the submit's idempotency key on the server, so a retried
+        submit returns the first job."""
+        uploads = Uploads.of(files)
+        declared = [_declared(source) for source in uploads.sources]  # sizes first: no request yet
+        send = self._request("POST", self.url("v1", "uploads"), json={"files": declared})
+        slots = (yield from self._json(send))["slots"]
+        for slot, source in zip(slots, uploads.sources, strict=True):
+            yield from self._put(slot, source)
+        body = {"uploads": [slot["slot"] for slot in slots]}
+        body |= {name: value for name, value in options.items() if value is not None}
+        reply = yield from self.exchange(self._request("POST", self.url("v1", kind), json=body))
+        if reply.status != 202:
+            raise api_error(reply)
+        return parse_accepted(json.loads(reply.content))
+
+    def _put(self, slot: dict[str, Any], source: Source) -> Flow[None]:
+        """One photo to its slot, with the slot's headers only: on S3 the URL is presigned and takes
+        no credentials of ours. A slot is signed for this upload alone, so "already used" after a
+        retry means an earlier attempt stored the whole photo (neither store keeps a partial one)."""
+        headers = {**slot["headers"], "Content-Length": str(source.size())}
+        send = Send(slot["method"], slot["url"], headers, content=source)
+        reply = yield from self.exchange(send, replayable=source.replayable)
+        if not 200 <= reply.status < 300 and reply.status not in _SLOT_USED:
+            raise api_error(reply)
 
     def get_job(self, job: Job | str) -> Flow[Job]:
         return parse_job(

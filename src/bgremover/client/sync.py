@@ -30,16 +30,27 @@ class Client(BaseClient[httpx.Client]):
         return httpx.Client(timeout=timeout)
 
     def group_images(
-        self, files: FileInput | list[FileInput], *, idempotency_key: str | None = None, **options: Any
+        self,
+        files: FileInput | list[FileInput],
+        *,
+        idempotency_key: str | None = None,
+        direct: bool = False,
+        **options: Any,
     ) -> Job:
-        """Submit a grouping job (options: ``threshold``, ``remove_background``, cut-out options)."""
-        return self._run(self._core.submit("group-images", files, options, idempotency_key))
+        """Submit a grouping job (options: ``threshold``, ``remove_background``, cut-out options);
+        ``direct=True`` sends the photos through upload slots, not in the submit's body."""
+        return self._run(self._core.submission("group-images", files, options, idempotency_key, direct))
 
     def remove_background(
-        self, files: FileInput | list[FileInput], *, idempotency_key: str | None = None, **options: Any
+        self,
+        files: FileInput | list[FileInput],
+        *,
+        idempotency_key: str | None = None,
+        direct: bool = False,
+        **options: Any,
     ) -> Job:
         """Submit a cut-out job (options: ``bg_color``, ``crop``, ``margin``, ``format``, ...)."""
-        return self._run(self._core.submit("remove-background", files, options, idempotency_key))
+        return self._run(self._core.submission("remove-background", files, options, idempotency_key, direct))
 
     def get_job(self, job: Job | str) -> Job:
         return self._run(self._core.get_job(job))

@@ -17,7 +17,8 @@ H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 
 
 def request_options(send: Send, stack: ExitStack, timeout: httpx.Timeout) -> dict[str, Any]:
-    """Keyword arguments of ``httpx.Client.stream`` for ``send``; upload files stay open on ``stack``."""
+    """Keyword arguments of ``httpx.Client.stream`` for ``send``; upload files stay open on ``stack``.
+    A ``content`` body is an iterator of chunks, sent with the ``Content-Length`` its ``Send`` names."""
     options: dict[str, Any] = {"headers": send.headers, "timeout": timeout}
     if send.read_timeout is not None:
         options["timeout"] = httpx.Timeout(timeout.connect, read=send.read_timeout)
@@ -25,6 +26,10 @@ def request_options(send: Send, stack: ExitStack, timeout: httpx.Timeout) -> dic
         options["files"] = stack.enter_context(send.uploads.parts())
     if send.data:
         options["data"] = send.data
+    if send.json is not None:
+        options["json"] = send.json
+    if send.content is not None:
+        options["content"] = send.content.chunks(stack)
     return options
 
 
