@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Protocol
 
+from http_double import QuietHandler, serving
+
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 
 
@@ -79,7 +81,7 @@ def lambda_invoke_api(*functions: str) -> Iterator[LambdaInvokeApi]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     api = LambdaInvokeApi(f"http://127.0.0.1:{server.server_address[1]}", set(functions))
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             payload = self.rfile.read(int(self.headers.get("content-length", 0)))
             invocation_type = self.headers.get("x-amz-invocation-type", "RequestResponse")
@@ -90,16 +92,10 @@ def lambda_invoke_api(*functions: str) -> Iterator[LambdaInvokeApi]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:
-            return None
-
     server.RequestHandlerClass = Handler
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield api
-    finally:
-        api.release()
-        server.shutdown()
-        server.server_close()
+    with serving(server):
+        try:
+            yield api
+        finally:
+            api.release()

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from http_double import QuietHandler, serving
+
 
 @dataclass(frozen=True, slots=True)
 class Received:
@@ -40,7 +42,7 @@ def webhook_receiver(statuses: Sequence[int] = (200,)) -> Iterator[Receiver]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks", list(statuses))
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             request = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
@@ -50,15 +52,6 @@ def webhook_receiver(statuses: Sequence[int] = (200,)) -> Iterator[Receiver]:
             self.end_headers()
             self.wfile.write(b"ok")
 
-        def log_message(self, format: str, *args: object) -> None:  # quiet
-            return
-
     server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

@@ -9,12 +9,13 @@ redirects to another origin (``localhost`` instead of ``127.0.0.1``), as a presi
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from http_double import QuietHandler, serving
 
 JOB_ID = "job-1"
 ARCHIVE = b"PK\x05\x06" + b"\0" * 18  # an empty ZIP
@@ -59,7 +60,7 @@ def job_double() -> Iterator[JobDouble]:
     port = server.server_address[1]
     double = JobDouble(f"http://127.0.0.1:{port}")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
@@ -105,15 +106,6 @@ def job_double() -> Iterator[JobDouble]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # quiet
-            return
-
     server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield double
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
