@@ -72,22 +72,31 @@ class S3Server:
 
 
 @contextmanager
-def s3_server() -> Iterator[S3Server]:
-    """moto's S3-compatible HTTP server on a free localhost port, with test credentials exported."""
-    previous = {key: os.environ.get(key) for key in S3_TEST_ENV}
-    os.environ.update(S3_TEST_ENV)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+def exported(env: dict[str, str]) -> Iterator[None]:
+    """``env`` in ``os.environ`` (so worker processes inherit it) until the block ends, then as before."""
+    previous = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     try:
-        yield S3Server(endpoint_url=f"http://127.0.0.1:{port}")
+        yield
     finally:
-        server.stop()
         for key, value in previous.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3-compatible HTTP server on a free localhost port, with test credentials exported."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    with exported(S3_TEST_ENV):
+        server.start()
+        try:
+            yield S3Server(endpoint_url=f"http://127.0.0.1:{port}")
+        finally:
+            server.stop()
 
 
 class AtomicMotoServer(ThreadedMotoServer):
@@ -117,21 +126,14 @@ class AtomicMotoServer(ThreadedMotoServer):
 def dynamodb_server() -> Iterator[str]:
     """moto's DynamoDB on a free localhost port, reached through boto3's own configuration
     (``AWS_ENDPOINT_URL_DYNAMODB``, test credentials and region), as the ledger is in production."""
-    env = {**S3_TEST_ENV, "AWS_ENDPOINT_URL_DYNAMODB": ""}
-    previous = {key: os.environ.get(key) for key in env}
     port = free_port()
-    os.environ.update({**S3_TEST_ENV, "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}"})
     server = AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with exported({**S3_TEST_ENV, "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}"}):
+        server.start()
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.stop()
 
 
 def postgres_available() -> str | None:
