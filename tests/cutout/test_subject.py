@@ -110,3 +110,21 @@ def test_the_unguarded_second_pass_takes_any_closer_look() -> None:
     unguarded = SecondPass(enabled=True, min_agreement=0)
     prob = _engine(ScriptedSession(first, closer), unguarded).predict_probability(PHOTO)
     assert prob[100, 150] == pytest.approx(0.45)
+
+
+def test_with_a_roi_the_subject_is_chosen_inside_the_roi_not_in_its_context_margin() -> None:
+    """A box drawn around a small product beside a big object: the big one, mostly in the context margin
+    the model also sees, must not win ``largest`` and clear the product."""
+    from bgremover.cutout.roi import Roi
+
+    roi = Roi.parse("100px 50px 200px 150px")
+    view = Roi.around(roi.box(300, 200), 300, 200, 0.25).box(300, 200)
+    vx0, vy0, vx1, vy1 = view
+    seen = np.zeros((vy1 - vy0, vx1 - vx0), np.float32)
+    seen[:, : 100 + 3 - vx0] = 0.9  # a big object, 3 px of it inside the ROI
+    seen[85 - vy0 : 115 - vy0, 135 - vx0 : 165 - vx0] = 0.9  # the product, 30 x 30 inside the ROI
+    engine = CutoutEngine(ScriptedSession(seen), SecondPass(enabled=False), subject="largest")  # type: ignore[arg-type]
+    prob = engine.predict_probability(PHOTO, roi)
+    assert prob[100, 150] == pytest.approx(0.9)  # the product kept
+    assert prob[100, 101] == 0  # the big object's sliver inside the ROI cleared
+    assert prob[:, :100].max() == 0 and prob[:, 200:].max() == 0  # nothing outside the ROI

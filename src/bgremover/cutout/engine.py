@@ -129,22 +129,25 @@ class CutoutEngine:
         resolution instead of the whole photo, and everything outside the ROI is 0;
         :class:`~bgremover.cutout.roi.RoiError` when the ROI leaves no pixel of this image."""
         if roi is None or roi.whole_frame:
-            return self._predict_frame(image)
+            return self._finish(image, self._predict_frame(image))
         width, height = image.size
         x0, y0, x1, y1 = box = roi.box(width, height)
         view = Roi.around(box, width, height, ROI_CONTEXT).box(width, height)
         seen = self._predict_frame(image.crop(view))
         cx0, cy0 = view[:2]
         prob = np.zeros((height, width), np.float32)
-        prob[y0:y1, x0:x1] = seen[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+        # The subject is chosen (and edges refined) inside the ROI only: an object in the context margin
+        # must not win "largest" or move "central" off the ROI's centre.
+        inside = seen[y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+        prob[y0:y1, x0:x1] = self._finish(image.crop(box), inside)
         return prob
 
     def _predict_frame(self, image: Image.Image) -> np.ndarray:
-        prob = self._look_closer(image, resize_map(self.session.predict(image), image.width, image.height))
+        return self._look_closer(image, resize_map(self.session.predict(image), image.width, image.height))
+
+    def _finish(self, image: Image.Image, prob: np.ndarray) -> np.ndarray:
         prob = select_subject(prob, self.subject)
-        if self.refine:
-            prob = guided_filter(np.asarray(image.convert("L")), prob)
-        return prob
+        return guided_filter(np.asarray(image.convert("L")), prob) if self.refine else prob
 
     def _look_closer(self, image: Image.Image, prob: np.ndarray) -> np.ndarray:
         """The second pass, when the first mask is trustworthy and the closer look agrees with it."""
