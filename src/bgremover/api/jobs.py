@@ -51,18 +51,10 @@ _JOB_PROBLEMS = documented_problems(400, 401, 403, 404, 429, 503)
 
 
 @router.get("/v1/jobs/{job_id}", name="get_job", responses=_JOB_PROBLEMS)
-async def get_job(job_id: str, request: Request, ctx: Context, tenant: Tenant) -> JSONResponse:
-    job_id = checked_id(job_id, "job")
-    bind_log_context(job_id=job_id)
-
-    def load() -> dict | None:
-        job = ctx.services.ledger.get_job(tenant, job_id)
-        return None if job is None else job_document(ctx, request, tenant, job)
-
-    document = await run_in_threadpool(load)
-    if document is None:
-        raise not_found("job")
-    return JSONResponse(document)
+async def get_job(
+    request: Request, ctx: Context, tenant: Tenant, job: Annotated[Job, Depends(tenant_job)]
+) -> JSONResponse:
+    return JSONResponse(await run_in_threadpool(job_document, ctx, request, tenant, job))
 
 
 @router.delete("/v1/jobs/{job_id}", name="cancel_job", responses=_JOB_PROBLEMS)
