@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
+from bgremover.api.job_watch import signature
 from bgremover.api.jobs import Context, Tenant, job_document, tenant_job
 from bgremover.api.problems import documented_problems
 from bgremover.ledger.base import Job
@@ -26,8 +27,9 @@ router = APIRouter()
 
 
 def event_id(job: Job) -> str:
-    """The state an event carries: attempt, status, stage and progress."""
-    return f"{job.attempts}.{job.status.value}.{job.stage or '-'}.{job.progress_done}-{job.progress_total}"
+    """The state an event carries: what the watcher compares (``signature``), so a resumed stream and
+    the watcher agree on what counts as a change."""
+    return ".".join("-" if part is None else str(getattr(part, "value", part)) for part in signature(job))
 
 
 @router.get(
