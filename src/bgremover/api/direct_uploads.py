@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from bgremover.api.context import ApiContext, api_context
+from bgremover.api.ids import image_id
 from bgremover.api.problems import ProblemError, documented_problems
 from bgremover.api.ratelimit import submit_tenant
 from bgremover.api.slot_tokens import SlotClaims, SlotSigner, SlotTokenError
@@ -155,7 +156,7 @@ def create_upload_slots(request: Request, body: SlotRequest, ctx: Context, tenan
         claims = SlotClaims(
             tenant=tenant,
             upload_id=upload_id,
-            image_id=f"img-{position + 1:04d}",
+            image_id=image_id(position + 1),
             filename=_safe_filename(declared.filename, position),
             size=declared.size,
             content_type=declared.content_type or _DEFAULT_TYPE,

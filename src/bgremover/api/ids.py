@@ -15,6 +15,11 @@ def not_found(what: str) -> ProblemError:
     return ProblemError(404, "not-found", f"no such {what}")
 
 
+def image_id(position: int) -> str:
+    """The id of the ``position``-th photo of a submission, counted from 1."""
+    return f"img-{position:04d}"
+
+
 def checked_id(value: str, what: str) -> str:
     """``value`` when it could be an id the service issued, else the ``404`` for an unknown ``what``."""
     if not _ID.fullmatch(value):

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bgremover.api.context import ApiContext, api_context
 from bgremover.api.direct_uploads import read_references
+from bgremover.api.ids import image_id
 from bgremover.api.options import GroupImagesOptions, RemoveBackgroundOptions
 from bgremover.api.problems import ProblemError, documented_problems, problem, request_id_of
 from bgremover.api.quotas import Admission, admit_before_body, admit_images
@@ -56,11 +57,6 @@ def _options(model: type[BaseModel], raw: dict[str, Any]) -> dict[str, Any]:
         raise ProblemError(422, "invalid-options", "the job options are not valid", errors=errors) from exc
 
 
-def _image_id(position: int) -> str:
-    """The id of the ``position``-th photo of a submission, counted from 1."""
-    return f"img-{position:04d}"
-
-
 def _image_rois(submission: Submission) -> dict[str, str]:
     """The photos' own ROIs (JSON image objects' ``roi``), canonical, by image id; 422 names the image."""
     rois: dict[str, str] = {}
@@ -69,7 +65,7 @@ def _image_rois(submission: Submission) -> dict[str, str]:
         if staged.roi is None:
             continue
         try:
-            rois[_image_id(position)] = normalise_roi(staged.roi)
+            rois[image_id(position)] = normalise_roi(staged.roi)
         except RoiError as exc:
             errors.append({"loc": ["images", position - 1, "roi"], "msg": str(exc), "type": "value_error"})
     if errors:
@@ -92,9 +88,9 @@ def _fingerprint(job_type: JobType, options: dict[str, Any], submission: Submiss
 
 def _new_image(new: NewJob, position: int, staged: StagedImage) -> NewImage:
     """The ledger row of one photo: its original's key is where the worker unpacks it from the upload."""
-    image_id = _image_id(position)
-    key = original_key(new.tenant_id, new.job_id, image_id)
-    return NewImage(image_id, staged.filename, key, staged.content_type, staged.size)
+    photo = image_id(position)
+    key = original_key(new.tenant_id, new.job_id, photo)
+    return NewImage(photo, staged.filename, key, staged.content_type, staged.size)
 
 
 def _store_and_record(
