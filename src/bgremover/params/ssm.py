@@ -58,11 +58,12 @@ class SsmParameterStore:
             raise ParameterStoreError(f"cannot read parameter {key}: {exc}") from exc
 
     def list(self, prefix: str) -> Iterator[str]:
-        """Every key under ``prefix`` (their values, decrypted, land in the provider's cache too)."""
+        """Every key under ``prefix``: names only, undecrypted (Powertools caches a listing under the path,
+        not per parameter, so ``get`` reads and decrypts each value itself)."""
         path = prefix.rstrip("/")
         try:
             values = self._provider.get_multiple(
-                path, max_age=self._max_age_s, decrypt=True, recursive=True, raise_on_transform_error=False
+                path, max_age=self._max_age_s, decrypt=False, recursive=True, raise_on_transform_error=False
             )
         except GetParameterError as exc:
             raise ParameterStoreError(f"cannot list parameters under {prefix}: {exc}") from exc
