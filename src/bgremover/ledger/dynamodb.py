@@ -558,8 +558,6 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
                 Limit=limit,
             ):
                 found.append((int(item["created_at"]), item["job_id"]))
-                if len(found) >= 2 * limit:
-                    break
         return [job_id for _, job_id in sorted(found)[:limit]]
 
     def touch_queued(self, job_id: str) -> None:
