@@ -64,7 +64,10 @@ def test_redis_restart_loses_the_queue_but_no_job(cluster: Cluster, private_redi
     private_redis.kill()  # every queued message is gone with it: nothing is kept on disk
     time.sleep(2)
     private_redis.start()
-    assert cluster.services.dispatcher.depth() == 0, "the restarted Redis is empty"
+    # Only job messages count: the workers' periodic reaper tick is itself a message and may land
+    # in the restarted Redis at any moment.
+    pending = cluster.services.dispatcher.huey.pending()  # type: ignore[attr-defined]
+    assert not [t for t in pending if set(t.args) & set(jobs)], "the restarted Redis lost every job message"
     queued = [j for j in jobs if cluster.job(j).status is JobStatus.QUEUED]
     assert queued, "some accepted jobs had only a queue message, now lost"
 
