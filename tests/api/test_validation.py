@@ -7,6 +7,9 @@ import base64
 import pytest
 
 from api.support import assert_nothing_created, assert_problem, images_part, noise_png, png_bytes
+from bgremover.api.problems import ProblemError
+from bgremover.api.uploads import check_image_size
+from bgremover.settings import Settings
 
 
 def test_too_many_images_is_413(make_client, services):
@@ -22,6 +25,36 @@ def test_image_over_the_per_file_limit_is_413_and_named(make_client, services):
     response = client.post("/v1/group-images", files=images_part(small, large))
     body = assert_problem(response, 413, "payload-too-large")
     assert body["filename"] == "1-photo.png"
+    assert_nothing_created(services)
+
+
+def test_an_image_over_the_limit_is_refused_alike_sent_whole_or_declared_for_a_slot(make_client, services):
+    """One rule (``check_image_size``) sizes a photo whether a submit carries it or a direct upload
+    declares it: same status, type, detail and extensions either way."""
+    data = noise_png((40, 40))
+    client = make_client(max_image_bytes=len(data) - 1)
+    encoded = base64.b64encode(data).decode()
+    sent = client.post(
+        "/v1/remove-background", json={"images": [{"filename": "dir/big.png", "data": encoded}]}
+    )
+    declared = client.post("/v1/uploads", json={"files": [{"filename": "dir/big.png", "size": len(data)}]})
+    bodies = [assert_problem(response, 413, "payload-too-large") for response in (sent, declared)]
+    same = ("type", "title", "status", "detail", "filename", "limit")
+    assert [{key: body.get(key) for key in same} for body in bodies] == [
+        {
+            "type": bodies[0]["type"],
+            "title": bodies[0]["title"],
+            "status": 413,
+            "detail": f"image 'big.png' has {len(data)} bytes, over the limit of {len(data) - 1}",
+            "filename": "big.png",
+            "limit": len(data) - 1,
+        }
+    ] * 2
+    settings = Settings(max_image_bytes=len(data) - 1)
+    with pytest.raises(ProblemError) as refused:
+        check_image_size("big.png", len(data), settings)
+    assert refused.value.detail == bodies[0]["detail"]
+    check_image_size("big.png", len(data) - 1, settings)  # at the limit: taken
     assert_nothing_created(services)
 
 

@@ -43,6 +43,7 @@ from bgremover.api.uploads import (
     _safe_filename,
     _stage,
     _too_large,
+    check_image_size,
 )
 from bgremover.blobs.base import BlobNotFoundError, BlobStore, DirectUploadBlobStore
 from bgremover.blobs.keys import direct_upload_key
@@ -110,13 +111,7 @@ def _check_declared(files: list[DeclaredFile], settings: Settings) -> None:
     stored photos when the job is submitted)."""
     _check_count(len(files), settings)
     for position, declared in enumerate(files):
-        if declared.size > settings.max_image_bytes:
-            name = _safe_filename(declared.filename, position)
-            raise _too_large(
-                f"image {name!r} has {declared.size} bytes, over the limit of {settings.max_image_bytes}",
-                filename=name,
-                limit=settings.max_image_bytes,
-            )
+        check_image_size(_safe_filename(declared.filename, position), declared.size, settings)
     _check_total(sum(declared.size for declared in files), settings)
 
 

@@ -150,13 +150,20 @@ def _check_count(count: int, settings: Settings) -> None:
         )
 
 
-def _stage(filename: str, file: BinaryIO, size: int, settings: Settings, roi: object = None) -> StagedImage:
+def check_image_size(filename: str, size: int, settings: Settings) -> None:
+    """The per-image byte limit (``BGR_MAX_IMAGE_BYTES``), 413 naming the photo: one rule for a photo
+    staged from a submit, a direct upload's declared size and its stored photo, so the paths cannot
+    answer the same photo differently."""
     if size > settings.max_image_bytes:
         raise _too_large(
             f"image {filename!r} has {size} bytes, over the limit of {settings.max_image_bytes}",
             filename=filename,
             limit=settings.max_image_bytes,
         )
+
+
+def _stage(filename: str, file: BinaryIO, size: int, settings: Settings, roi: object = None) -> StagedImage:
+    check_image_size(filename, size, settings)
     if size == 0:
         raise ProblemError(400, "empty-file", f"{filename!r} is empty (0 bytes)", filename=filename)
     file.seek(0)
