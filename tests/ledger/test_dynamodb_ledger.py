@@ -236,3 +236,54 @@ def test_a_tenant_named_like_an_overloaded_partition_sees_only_its_jobs(dynamodb
     assert [job.job_id for job in ledger.list_jobs("keys")] == ["job-1"]
     assert ledger.images_submitted_since("keys", datetime(2000, 1, 1, tzinfo=UTC)) == 2
     assert [record.key_id for record in ledger.key_store().list_keys("keys")] == ["kid"]
+
+
+def _calls(ledger: DynamoDbJobLedger) -> list[str]:
+    """The DynamoDB operations ``ledger`` sends from now on, by name."""
+    calls: list[str] = []
+    ledger._db.client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
+    return calls
+
+
+def test_a_notified_final_state_reads_no_item_back_for_its_tenant(dynamodb_url: str) -> None:
+    """The webhook outbox item names the tenant: the worker's claim (or its read of the job) brought
+    it, so the final transaction is the only request; a ledger that never saw the job reads it."""
+    worker = DynamoDbJobLedger.from_url(dynamodb_url)
+    calls = _calls(worker)
+    finishes = {
+        "succeed": lambda job_id: worker.succeed(job_id, "w", {"groups": []}, notify=True),
+        "fail_claimed": lambda job_id: worker.fail_claimed(job_id, "w", {"title": "x"}, notify=True),
+    }
+    for name, finish in finishes.items():
+        job_id = uuid.uuid4().hex
+        worker.create_job(NewJob(job_id, "acme", JobType.GROUP_IMAGES, _images(job_id, 1)))
+        assert worker.claim(job_id, "w", 60) is not None
+        calls.clear()
+        finish(job_id)
+        assert calls == ["TransactWriteItems"], name
+        delivery = worker.webhook_delivery("acme", job_id)
+        assert delivery is not None and delivery.tenant_id == "acme", name
+
+    # the on-failure handler's way: another process reads the job for the worker, then fails it
+    job_id = uuid.uuid4().hex
+    worker.create_job(NewJob(job_id, "acme", JobType.GROUP_IMAGES, _images(job_id, 1)))
+    assert worker.claim(job_id, "w", 60) is not None
+    handler = DynamoDbJobLedger.from_url(dynamodb_url, migrate=False)
+    handler_calls = _calls(handler)
+    assert handler.get_job_for_worker(job_id) is not None
+    handler_calls.clear()
+    handler.fail_claimed(job_id, "w", {"title": "x"}, notify=True)
+    assert handler_calls == ["TransactWriteItems"]
+
+    # a ledger that saw nothing of the job still names its tenant: it reads it
+    job_id = uuid.uuid4().hex
+    worker.create_job(NewJob(job_id, "globex", JobType.GROUP_IMAGES, _images(job_id, 1)))
+    assert worker.claim(job_id, "w", 60) is not None
+    stranger = DynamoDbJobLedger.from_url(dynamodb_url, migrate=False)
+    stranger_calls = _calls(stranger)
+    stranger.fail_claimed(job_id, "w", {"title": "x"}, notify=True)
+    assert stranger_calls == ["GetItem", "TransactWriteItems"]
+    delivery = worker.webhook_delivery("globex", job_id)
+    assert delivery is not None and delivery.tenant_id == "globex"

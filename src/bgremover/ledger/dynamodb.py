@@ -49,6 +49,7 @@ Times are integer microseconds since the epoch.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -105,6 +106,33 @@ def _indexed_as(status: JobStatus, due_at: datetime) -> dict[str, Any]:
 _UNINDEXED = dict.fromkeys(("due_pk", "due_at", "age_pk", "active_tenant"))  # a final job leaves them
 
 
+class _KnownTenants:
+    """The tenant of each job this ledger lately claimed or read for a worker. A job's tenant never
+    changes, so an entry is never stale: a final state that queues its webhook (which names the
+    tenant) takes it from here instead of a ``GetItem``, the claim's ``ALL_NEW`` item having carried
+    it. Bounded (oldest out first); a job not here is read as before."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._tenants: dict[str, str] = {}
+        self._lock = threading.Lock()  # a ledger serves a process's worker threads at once
+
+    def remember(self, item: dict[str, Any]) -> None:
+        with self._lock:
+            self._tenants.pop(item["job_id"], None)
+            self._tenants[item["job_id"]] = str(item["tenant_id"])
+            if len(self._tenants) > self._capacity:
+                del self._tenants[next(iter(self._tenants))]
+
+    def get(self, job_id: str) -> str | None:
+        with self._lock:
+            return self._tenants.get(job_id)
+
+    def forget(self, job_id: str) -> None:
+        with self._lock:
+            self._tenants.pop(job_id, None)
+
+
 class DynamoDbJobLedger(DynamoDbWebhookOutbox):
     """``JobLedger`` on one DynamoDB table (its webhook outbox and API keys included)."""
 
@@ -119,6 +147,7 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
         self._db = Table(client, table)
         self._now = clock
         self._idempotency_ttl = idempotency_ttl
+        self._known_tenants = _KnownTenants()
 
     @classmethod
     def from_url(
@@ -286,7 +315,10 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
 
     def get_job_for_worker(self, job_id: str) -> Job | None:
         item = self._db.get(job_key(job_id))
-        return None if item is None else self._with_groups(item)
+        if item is None:
+            return None
+        self._known_tenants.remember(item)  # a worker that fails it names the tenant unread
+        return self._with_groups(item)
 
     def find_idempotent_job(self, tenant_id: str, idempotency_key: str) -> Job | None:
         held = self._idempotency_item(tenant_id, idempotency_key, self._now())
@@ -433,7 +465,10 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
         # A retried request whose first try won (its answer lost) finds the lease taken and answers
         # None: the job then waits for its lease to expire and the reaper, never runs twice.
         claimed = self._db.update(write, ReturnValues="ALL_NEW")
-        return None if claimed is None else self._with_groups(claimed)
+        if claimed is None:
+            return None
+        self._known_tenants.remember(claimed)  # for the final state's webhook: see _finish
+        return self._with_groups(claimed)
 
     def heartbeat(self, job_id: str, owner: str, lease_seconds: float) -> None:
         now = self._now()
@@ -513,7 +548,9 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
     def _finish(
         self, job_id: str, owner: str, status: JobStatus, notify: bool, values: dict[str, Any]
     ) -> None:
-        """The final write and its webhook outbox item in one transaction."""
+        """The final write and its webhook outbox item in one transaction. The outbox item names the
+        tenant; a transaction returns no item, so the tenant comes from the claim's (or the worker's
+        read's) item when this ledger made it, and is read only for a job it has not seen."""
         now = self._now()
         write = Write(
             job_key(job_id),
@@ -531,10 +568,11 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
         )
         actions = [{"Update": write.params(self._db.name)}]
         if notify:
-            tenant_id = self._tenant_of(job_id)
+            tenant_id = self._known_tenants.get(job_id) or self._tenant_of(job_id)
             actions.append(self._delivery_put(job_id, tenant_id, status.value, now))
         if self._db.transact(actions) is not None:
             raise LeaseLostError(job_id)
+        self._known_tenants.forget(job_id)
 
     def release(self, job_id: str, owner: str) -> None:
         now = self._now()
