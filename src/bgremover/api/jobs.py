@@ -31,7 +31,7 @@ _CHUNK = 256 * 1024
 
 
 def job_document(ctx: ApiContext, request: Request, tenant: str, job: Job) -> dict:
-    """The body of ``GET /v1/jobs/{id}`` (also each job of the list and each event of its stream)."""
+    """The body of ``GET /v1/jobs/{id}`` (also each event of its stream; the list has summaries)."""
     images = ctx.services.ledger.list_images(tenant, job.job_id) if job.result is not None else None
     webhook = ctx.services.ledger.webhook_delivery(tenant, job.job_id) if job.status.is_final else None
     return job_json(request, job, images, webhook)

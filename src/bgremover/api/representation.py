@@ -53,14 +53,9 @@ def webhook_json(delivery: WebhookDelivery | None) -> dict[str, Any] | None:
     }
 
 
-def job_json(
-    request: Request, job: Job, images: list[ImageRecord] | None, webhook: WebhookDelivery | None = None
-) -> dict[str, Any]:
-    """``images`` are listed in the result once the worker has stored one (``None`` skips them);
-    ``webhook`` is null while the job runs and for tenants without a webhook."""
-    result = None
-    if job.result is not None:
-        result = {**job.result, "images": [image_json(request, image) for image in images or []]}
+def _job_state(job: Job) -> dict[str, Any]:
+    """What the job row itself says: shared by the job's document and its list item, so they cannot
+    drift apart."""
     return {
         "jobId": job.job_id,
         "tenantId": job.tenant_id,
@@ -73,6 +68,25 @@ def job_json(
         "createdAt": utc_timestamp(job.created_at),
         "updatedAt": utc_timestamp(job.updated_at),
         "error": job.error,
-        "result": result,
-        "webhook": webhook_json(webhook),
     }
+
+
+def job_json(
+    request: Request, job: Job, images: list[ImageRecord] | None, webhook: WebhookDelivery | None = None
+) -> dict[str, Any]:
+    """``images`` are listed in the result once the worker has stored one (``None`` skips them);
+    ``webhook`` is null while the job runs and for tenants without a webhook."""
+    result = None
+    if job.result is not None:
+        result = {**job.result, "images": [image_json(request, image) for image in images or []]}
+    return {**_job_state(job), "result": result, "webhook": webhook_json(webhook)}
+
+
+def job_summary_json(request: Request, job: Job) -> dict[str, Any]:
+    """A job as ``GET /v1/jobs`` lists it: the job row's state and counts and a link to its document,
+    but no per-image results, groups or webhook. Those are read per job (up to 1,000 image records
+    each); a list item costs nothing beyond the page's own read, like Stripe's or GitHub's lists."""
+    counts = None
+    if job.result is not None:
+        counts = {"succeeded": job.result.get("succeeded"), "failed": job.result.get("failed")}
+    return {**_job_state(job), "imageCounts": counts, "statusUrl": status_url(request, job.job_id)}
