@@ -87,3 +87,17 @@ def test_listed_jobs_carry_their_stages_like_get_job(ledger: JobLedger, clock: M
     assert listed == ledger.get_job(TENANT, job_id)
     assert list(listed.stages) == ["decode", "thumbnails"]
     assert listed.stages["decode"] == {"ms": 12.5, "images": 1}
+
+
+def test_a_listed_job_has_its_result_without_the_groups(ledger: JobLedger, clock: ManualClock) -> None:
+    """The list is read for summaries: the groups (up to 1,000 image ids, items of their own on
+    DynamoDB) stay with ``get_job``; the rest of the result (the counts) is listed."""
+    job_id = _job(ledger)
+    ledger.claim(job_id, "w", 30)
+    group = {"groupId": "group-0001", "imageIds": ["img-0001"], "representativeImageId": "img-0001"}
+    ledger.succeed(job_id, "w", {"succeeded": 1, "failed": 0, "groups": [group]})
+    [listed] = ledger.list_jobs(TENANT)
+    full = ledger.get_job(TENANT, job_id)
+    assert full is not None and full.result is not None and full.result["groups"] == [group]
+    assert listed.result == {"succeeded": 1, "failed": 0}
+    assert listed == full.listed()

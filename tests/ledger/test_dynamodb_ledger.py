@@ -287,3 +287,18 @@ def test_a_notified_final_state_reads_no_item_back_for_its_tenant(dynamodb_url: 
     assert stranger_calls == ["GetItem", "TransactWriteItems"]
     delivery = worker.webhook_delivery("globex", job_id)
     assert delivery is not None and delivery.tenant_id == "globex"
+
+
+def test_a_page_of_jobs_is_one_query_and_one_batch_read_whatever_their_groups(dynamodb_url: str) -> None:
+    ledger = DynamoDbJobLedger.from_url(dynamodb_url)
+    tenant = uuid.uuid4().hex
+    for count in (1, 3, 40):
+        job_id = uuid.uuid4().hex
+        ledger.create_job(NewJob(job_id, tenant, JobType.GROUP_IMAGES, _images(job_id, count)))
+        assert ledger.claim(job_id, "w", 60) is not None
+        groups = [{"groupId": f"group-{n:04d}", "imageIds": [f"img-{n:04d}"]} for n in range(count)]
+        ledger.succeed(job_id, "w", {"succeeded": count, "failed": 0, "groups": groups})
+    calls = _calls(ledger)
+    listed = ledger.list_jobs(tenant)
+    assert [job.result for job in listed] == [{"succeeded": n, "failed": 0} for n in (40, 3, 1)]
+    assert calls == ["Query", "BatchGetItem"]  # no query of a job's groups

@@ -10,7 +10,7 @@ belong to the port, so adapters import nothing from the features above them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -119,6 +119,13 @@ class Job:
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
 
+    def listed(self) -> Job:
+        """The job as ``list_jobs`` returns it: its result without ``groups``, which hold up to 1,000
+        image ids (on DynamoDB, items of their own: a query per job) and which ``get_job`` has."""
+        if self.result is None or "groups" not in self.result:
+            return self
+        return replace(self, result={key: value for key, value in self.result.items() if key != "groups"})
+
 
 @dataclass(frozen=True, slots=True)
 class ImageOutcome:
@@ -220,7 +227,7 @@ class JobLedger(Protocol):
     ) -> list[Job]:
         """The tenant's jobs newest first, ordered by ``(created_at, job_id)`` descending; ``before`` is
         the ``(created_at, job_id)`` of the last job of the previous page (exclusive): keyset pages
-        stay stable while new jobs arrive."""
+        stay stable while new jobs arrive. Each job is ``Job.listed()``: a result without its groups."""
         ...
 
     def find_idempotent_job(self, tenant_id: str, idempotency_key: str) -> Job | None:

@@ -373,7 +373,8 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
             keys.append({"pk": item["pk"], "sk": item["sk"]})
             if len(keys) >= limit:
                 break
-        return [self._with_groups(item) for item in self._db.get_many(keys)]
+        # listed without groups: reading them would be a query per job (see Job.listed)
+        return [_job(item, loads(item.get("result"))).listed() for item in self._db.get_many(keys)]
 
     def list_images(self, tenant_id: str, job_id: str) -> list[ImageRecord]:
         items = self._db.query(

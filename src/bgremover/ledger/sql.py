@@ -190,7 +190,7 @@ class SqlJobLedger(SqlWebhookOutbox):
         with self._tx(write=False) as conn:
             rows = conn.execute(query).all()
             stages = self._stages_of(conn, [row.job_id for row in rows])
-        return [_job(row, stages.get(row.job_id, {})) for row in rows]
+        return [_job(row, stages.get(row.job_id, {})).listed() for row in rows]
 
     def get_jobs(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Job]:
         """Jobs of any tenants by ``(tenant_id, job_id)``, two statements per thousand: the event
