@@ -7,10 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from log_capture import route_logs_to_pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 pytest_plugins = ("backends",)  # real PostgreSQL, Redis and S3 (moto) for contract and fault tests
+
+
+@pytest.fixture(scope="session", autouse=True)
+def logs_to_pytest() -> None:
+    """The service's log lines kept with the test that made them (``log_capture``), never printed."""
+    route_logs_to_pytest()
 
 
 @pytest.fixture(scope="session")

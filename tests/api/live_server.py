@@ -18,7 +18,10 @@ from backends import free_port
 def live_server(app: FastAPI) -> Iterator[str]:
     """``app`` served on 127.0.0.1 (a free port) until the block ends; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # log_config=None: uvicorn installs no handlers of its own (its default config writes to the
+    # streams of the moment and stops propagation), so its lines reach pytest's capture like the app's
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="live-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -6,15 +6,17 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-import structlog
+
+from log_capture import route_logs_to_pytest
 
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    """Put the process's logging back as the test found it."""
+    """Put the process's logging back as the test found it: the root's handlers and level, and
+    structlog handing its lines to pytest's capture (``log_capture``)."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    structlog.reset_defaults()
+    route_logs_to_pytest()
