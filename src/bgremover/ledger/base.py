@@ -141,6 +141,30 @@ class LeaseLostError(Exception):
         self.job_id = job_id
 
 
+class ChunkStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A slice of a big job's images (positions [start, stop) in list_images order) with its own lease."""
+
+    job_id: str
+    index: int
+    start: int
+    stop: int
+    status: ChunkStatus
+    attempts: int = 0
+    done: int = 0  # images of this chunk with a recorded outcome (as last reported)
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    stages: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # per-image stage totals, set by finish_chunk
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -357,4 +381,44 @@ class JobLedger(Protocol):
 
     def webhook_deliveries_of(self, job_id: str) -> list[WebhookDelivery]:
         """Every delivery of a job, oldest first (operators and tests)."""
+        ...
+
+    # --- chunks of a big job ---------------------------------------------------------------------
+    def open_chunks(self, job_id: str, owner: str, chunk_images: int) -> list[Chunk]:
+        """Split the job's images into chunks of ``chunk_images`` (the last may be shorter), all pending,
+        while ``owner`` holds the job's lease (else LeaseLostError). Idempotent: when chunks already exist
+        (an earlier coordinator made them) return those unchanged, whatever ``chunk_images`` is now."""
+        ...
+
+    def claim_chunk(self, job_id: str, owner: str, lease_seconds: float) -> Chunk | None:
+        """Take the lowest-index chunk that is pending, or running with an expired lease (by the ledger's
+        clock), counting the attempt; only while the job is running. None when there is none to take."""
+        ...
+
+    def heartbeat_chunk(
+        self, job_id: str, index: int, owner: str, lease_seconds: float, *, done: int | None = None
+    ) -> None:
+        """Extend the chunk's lease (and record ``done`` if given); LeaseLostError when the chunk is no longer
+        ``owner``'s or the job is no longer running."""
+        ...
+
+    def record_chunk_image(
+        self, job_id: str, index: int, owner: str, image_id: str, outcome: ImageOutcome
+    ) -> None:
+        """``record_image`` guarded by the chunk's lease instead of the job's (same merge semantics: None
+        fields left as they were); LeaseLostError as heartbeat_chunk."""
+        ...
+
+    def finish_chunk(self, job_id: str, index: int, owner: str, stages: dict[str, dict[str, Any]]) -> None:
+        """Mark the chunk done (done = stop - start), lease cleared, stage totals stored; LeaseLostError
+        as above."""
+        ...
+
+    def release_chunk(self, job_id: str, index: int, owner: str) -> bool:
+        """Give a running chunk back (pending, lease cleared; its attempt stays counted) when ``owner`` still
+        holds it: a supervisor saw that process die. False, writing nothing, otherwise."""
+        ...
+
+    def list_chunks(self, job_id: str) -> list[Chunk]:
+        """The job's chunks by index ([] for a job never split)."""
         ...
