@@ -11,15 +11,15 @@ cores, expect growth up to about C workers, then flat. The job time limit is rai
 worker takes about a second a photo here, past the default 900 s).
 
 ``--recovery`` instead times how fast a chunked group job resumes after a crash, with the default lease,
-reaper and backoff settings, each case ``--repeats`` times (then the medians):
-(1) a chunk worker (not the job's coordinator) of a pool of two SIGKILLed mid-chunk, the machine
-surviving: its consumer releases the chunk, the coordinator takes it over; (2) the coordinator itself
-SIGKILLed mid-chunk on a surviving machine: its consumer retries the job at once; (3) a whole host (one
-worker, the coordinator) killed while a second host runs the job's other chunks: the chunk's lease
-expires and a live worker takes it, the job's lease expires and a reaper retries it. For each: seconds
-from the kill until the killed chunk (and the job) is claimed again, and the photos that the killed
-attempt had recorded that were processed again (resume: expected 0; the photo in flight is not counted,
-it was never recorded).
+reaper and backoff settings, each case ``--repeats`` times (then the medians): (1) a chunk worker (not
+the job's coordinator) of a pool of two SIGKILLed mid-chunk, the machine surviving: its consumer
+releases the chunk, the coordinator takes it over; (2) the coordinator itself SIGKILLed mid-chunk on a
+surviving machine: its consumer retries the job at once; (3) a whole host (one worker, the coordinator)
+killed while a second host, started once the chunks exist, runs the job's other chunks: the chunk's
+lease expires and a live worker takes it, the job's lease expires and a reaper retries it. For each:
+seconds from the kill until the killed chunk (and the job) is claimed again, and the photos that the
+killed attempt had recorded that were processed again (resume: expected 0; the photo in flight is not
+counted, it was never recorded).
 
 ``--batch`` times the earlier figure instead: many small cut-out jobs (``--jobs`` of ``--images`` photos,
 default 16 x 4), one job per worker at a time.
@@ -251,14 +251,14 @@ def chunk_worker_killed(bench: Bench, images: int, coordinator: bool) -> Recover
 
 
 def host_killed(bench: Bench, images: int) -> Recovery:
-    """The doomed host (one worker) claims the job and becomes its coordinator; the survivor is held
-    (SIGSTOP) until the chunks exist, then runs chunks beside it."""
-    doomed, survivor = bench.pool(1), bench.pool(1)
-    os.killpg(survivor.pid, signal.SIGSTOP)
+    """The doomed host (one worker) claims the job and becomes its coordinator; the survivor (one
+    worker) starts once the chunks exist and helps with them."""
+    doomed = bench.pool(1)
+    survivor: Pool | None = None
     try:
         job_id = bench.submit_group_job(images)
-        bench.wait("the chunks", lambda: bool(bench.chunks(job_id)))
-        os.killpg(survivor.pid, signal.SIGCONT)
+        bench.wait("the chunks", lambda: bool(bench.chunks(job_id)), timeout=120)
+        survivor = bench.pool(1)
         victim = bench.wait_chunk_mid_way(job_id, coordinator=True)
 
         def kill() -> None:
@@ -267,9 +267,9 @@ def host_killed(bench: Bench, images: int) -> Recovery:
 
         return kill_and_resume(bench, job_id, victim, kill, images, coordinator=True)
     finally:
-        os.killpg(survivor.pid, signal.SIGCONT)
-        stop_pool(survivor)
         stop_pool(doomed)
+        if survivor is not None:
+            stop_pool(survivor)
 
 
 def recovery(bench: Bench, images: int, chunk: int, repeats: int) -> None:
