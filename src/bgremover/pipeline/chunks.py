@@ -167,7 +167,7 @@ class ChunkCoordinator:
         self._call_helpers(sum(chunk.status is not ChunkStatus.DONE for chunk in chunks) - 1)
         while True:
             self._lease.checkpoint()
-            if self._work.run_next(timer.part(), self._progress) is not None:
+            if self._run_one(timer):
                 continue
             chunks = self._ledger.list_chunks(self._job_id)
             self._see(chunks)
@@ -179,6 +179,15 @@ class ChunkCoordinator:
                 timer.add(stage, total["ms"], total.get("images", 0))
         log.info("chunks_done", chunks=len(chunks))
         return self._ledger.list_images(self._work.job.tenant_id, self._job_id)
+
+    def _run_one(self, timer: StageTimer) -> bool:
+        """Whether a chunk was claimed. Its lease lost (it lapsed and another worker took the chunk
+        over, or the job ended) is not the job's: the job's own lease says at the next checkpoint."""
+        try:
+            return self._work.run_next(timer.part(), self._progress) is not None
+        except LeaseLostError:
+            log.info("chunk_lease_lost")
+            return False
 
     def _see(self, chunks: list[Chunk]) -> None:
         """The chunks as listed: the job's progress moves when their ``done`` did."""
