@@ -12,6 +12,7 @@ from bgremover.ledger import JobType, LeaseLostError, NewImage, NewJob
 from bgremover.ledger.base import JobLedger
 from bgremover.ledger.factory import ledger_from_url
 from bgremover.pipeline.errors import JobTimeLimitError
+from bgremover.pipeline.held import HeldJob
 from bgremover.pipeline.lease import Lease
 
 
@@ -28,7 +29,7 @@ def claimed(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[JobLedger, 
 
 def test_a_step_longer_than_the_lease_keeps_the_job(claimed: tuple[JobLedger, str]) -> None:
     ledger, job_id = claimed
-    with Lease(ledger, job_id, "me", lease_s=0.3, time_limit_s=60) as lease:
+    with Lease(HeldJob(ledger, job_id, "me"), lease_s=0.3, time_limit_s=60) as lease:
         time.sleep(1.0)  # one slow image: three lease lengths without a checkpoint
         assert ledger.claim(job_id, "other", lease_seconds=0.3) is None
         lease.checkpoint(1)
@@ -38,7 +39,7 @@ def test_a_step_longer_than_the_lease_keeps_the_job(claimed: tuple[JobLedger, st
 
 def test_cancel_is_seen_at_the_next_checkpoint(claimed: tuple[JobLedger, str]) -> None:
     ledger, job_id = claimed
-    with Lease(ledger, job_id, "me", lease_s=0.3, time_limit_s=60) as lease:
+    with Lease(HeldJob(ledger, job_id, "me"), lease_s=0.3, time_limit_s=60) as lease:
         ledger.cancel("t", job_id)
         time.sleep(0.4)  # at least one renewal has run and found the job gone
         with pytest.raises(LeaseLostError):
@@ -47,7 +48,7 @@ def test_cancel_is_seen_at_the_next_checkpoint(claimed: tuple[JobLedger, str]) -
 
 def test_time_limit_is_enforced_at_checkpoints(claimed: tuple[JobLedger, str]) -> None:
     ledger, job_id = claimed
-    with Lease(ledger, job_id, "me", lease_s=30, time_limit_s=0.05) as lease:
+    with Lease(HeldJob(ledger, job_id, "me"), lease_s=30, time_limit_s=0.05) as lease:
         lease.checkpoint()
         time.sleep(0.1)
         with pytest.raises(JobTimeLimitError, match=r"limit of 0\.05 s"):
