@@ -136,6 +136,14 @@ class Bench:
             time.sleep(poll)
         return time.monotonic()
 
+    def run_to_end(self, job_id: str) -> set[str]:
+        """Wait for the job to end (polled every 0.25 s); the worker processes seen on its chunks."""
+        owners: set[str] = set()
+        while not self.job(job_id).status.is_final:
+            owners.update(c.lease_owner for c in self.chunks(job_id) if c.lease_owner is not None)
+            time.sleep(0.25)
+        return owners
+
     def wait_succeeded(self, job_id: str) -> Job:
         self.wait("the job to end", lambda: self.job(job_id).status.is_final, poll=0.1)
         job = self.job(job_id)
@@ -183,12 +191,14 @@ def big_job(bench: Bench, sizes: list[int], images: int, chunk: int, repeats: in
     for workers in sizes:
         proc = bench.pool(workers)
         try:
-            times = []
+            times: list[float] = []
+            owners: set[str] = set()
             for _ in range(repeats):
                 started = time.monotonic()
                 job_id = bench.submit_group_job(images)
-                bench.wait_succeeded(job_id)
+                owners = bench.run_to_end(job_id)
                 times.append(time.monotonic() - started)
+                bench.wait_succeeded(job_id)
                 chunks = bench.chunks(job_id)
         finally:
             stop_pool(proc)
@@ -197,8 +207,12 @@ def big_job(bench: Bench, sizes: list[int], images: int, chunk: int, repeats: in
         speedup = base / took
         print(f"{workers} worker(s): {took:7.1f} s to result ({images / took:5.2f} photos/s), ", end="")
         print(f"{speedup:.2f}x of {sizes[0]}, {speedup / min(workers, cores):.2f}x per busy core", end=", ")
-        print(f"{len(chunks)} chunks, {sum(c.attempts for c in chunks)} chunk claims", end="")
-        print(f"; runs {' / '.join(f'{t:.1f}' for t in times)} s" if repeats > 1 else "")
+        print(
+            f"{len(chunks)} chunks, {sum(c.attempts for c in chunks)} claims by {len(owners)} processes",
+            end="",
+        )
+        runs = f"; runs {' / '.join(f'{t:.1f}' for t in times)} s" if repeats > 1 else ""
+        print(f"{runs}; load average {os.getloadavg()[0]:.1f}")
 
 
 @dataclass(frozen=True, slots=True)
