@@ -27,15 +27,16 @@ its groups, each far under DynamoDB's 400 KB limit; ``list_images`` and a result
 by ``Query`` on the job's partition.
 
 Chunks of a big job (``open_chunks``, issue 16): one item per chunk in the job's partition, so
-``list_chunks`` is one consistent ``Query`` (20 chunks of a 1,000-image job: ~4 KB, 1 read unit) and
-they live as long as the job's other items (no TTL: jobs are not expired here). The chunk size is
-stored on the job item (``chunk_images``) in the transaction that writes the first 99 chunks (100
-items a transaction): that plan makes opening idempotent even where it takes several transactions and
-its opener died between them. Every chunk write is a transaction with a ``ConditionCheck`` that the job
-is running (a cancel stops every chunk worker): a heartbeat or a finish is 2 items (about 4 write
-units), a ``record_chunk_image`` 3 items (about 6, against 4 for ``record_image``). Those checks make
-the job item busy while many workers run its chunks; a plain write meeting one is retried
-(``Table.update``), as transactions meeting each other are (``Table.transact``).
+``list_chunks`` is one consistent ``Query`` (the 20 chunks of a 1,000-image job: under 20 KB, at
+most 5 read units), and they live as long as the job's other items (no TTL: jobs are not expired
+here). The chunk size is stored on the job item (``chunk_images``) in the transaction that writes
+the first 99 chunks (100 items a transaction): that plan makes opening idempotent even where it
+takes several transactions and its opener died between them. Every chunk write is a transaction
+with a ``ConditionCheck`` that the job is running (a cancel stops every chunk worker): a heartbeat
+or a finish is 2 items (about 4 write units), a ``record_chunk_image`` 3 items (about 6, against 4
+for ``record_image``). Those checks make the job item busy while many workers run its chunks; a
+plain write meeting one is retried (``Table.update``), as transactions meeting each other are
+(``Table.transact``).
 
 Global secondary indexes (sparse: an item is in an index only while it has the index's key), which
 answer every question of the reaper, the quotas and the sender without a ``Scan``:
