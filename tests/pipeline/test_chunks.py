@@ -123,7 +123,7 @@ def test_a_chunked_group_job_gives_exactly_the_records_and_groups_of_one_worker(
     job = real.get_job("acme", chunked)
     assert job is not None and all(stage["ms"] > 0 for stage in job.stages.values())
     for name in ("thumbnails", "cutouts", "embeddings"):
-        assert job.stages[name]["ms"] == pytest.approx(sum(c.stages[name]["ms"] for c in chunks))
+        assert job.stages[name]["ms"] == pytest.approx(sum(c.stages[name]["ms"] for c in chunks), abs=0.01)
     # Progress: moved image by image from the chunks' done, never backwards, to the total.
     assert watched.progress == sorted(watched.progress) and watched.progress[-1] == 10
     assert len(watched.progress) >= 10
