@@ -7,8 +7,10 @@ submitted through the API in-process, split into chunks of ``--chunk`` (``BGR_JO
 50), and the clock stops when the ledger says it succeeded: the time to result. Blobs go to a local
 folder, so what is measured is the workers, the queue and the ledger. Ratios are against the first pool
 size in the same run, and per busy core (the ratio divided by min(workers, cores)): on a machine with C
-cores, expect growth up to about C workers, then flat. The job time limit is raised for the run (one
-worker takes about a second a photo here, past the default 900 s).
+cores, expect growth up to about C workers, then flat. By default each worker's ONNX Runtime gets the
+cores over the workers (``BGR_ORT_THREADS``), so one worker already infers on every core;
+``--ort-threads 1`` gives each worker one core, so that the ratio reads per core. The job time limit is
+raised for the run (one worker takes about a second a photo here, past the default 900 s).
 
 ``--recovery`` instead times how fast a chunked group job resumes after a crash, with the default lease,
 reaper and backoff settings, each case ``--repeats`` times (then the medians): (1) a chunk worker (not
@@ -19,13 +21,14 @@ killed while a second host, started once the chunks exist, runs the job's other 
 lease expires and a live worker takes it, the job's lease expires and a reaper retries it. For each:
 seconds from the kill until the killed chunk (and the job) is claimed again, and the photos that the
 killed attempt had recorded that were processed again (resume: expected 0; the photo in flight is not
-counted, it was never recorded).
+counted, it was never recorded). With ``--images`` at most ``--chunk`` the job runs whole on one worker
+(the path of every small job) and cases (2) and (3) apply to it.
 
 ``--batch`` times the earlier figure instead: many small cut-out jobs (``--jobs`` of ``--images`` photos,
 default 16 x 4), one job per worker at a time.
 
     export PYTHONPATH=$PWD/src    # absolute: the worker processes run in a temporary folder
-    .venv/bin/python bench/scale_workers.py [--images 1000] [--chunk 50] [--workers 1,2,4] [--repeats 1]
+    .venv/bin/python bench/scale_workers.py [--images 1000] [--chunk 50] [--workers 1,2,4] [--ort-threads 1]
     .venv/bin/python bench/scale_workers.py --recovery [--images 200] [--chunk 50] [--repeats 3]
     .venv/bin/python bench/scale_workers.py --batch [--jobs 16] [--images 4] [--workers 1,2,4]
 """
@@ -101,6 +104,7 @@ class Bench:
     env: dict[str, str]
     workdir: Path
     photos: list[Path]
+    chunk_images: int
 
     def pool(self, workers: int) -> Pool:
         return start_pool(workers, self.env, self.workdir)
@@ -150,30 +154,59 @@ class Bench:
         assert job.status is JobStatus.SUCCEEDED, job.error
         return job
 
-    def recorded(self, job_id: str, chunk: Chunk) -> int:
-        images = self.services.ledger.list_images(TENANT, job_id)[chunk.start : chunk.stop]
+    def split(self, job: Job) -> bool:
+        return job.progress_total > self.chunk_images
+
+    def claims(self, job_id: str, index: int | None) -> int:
+        """How often the chunk (or, ``index`` None, the job) was claimed."""
+        return self.job(job_id).attempts if index is None else self.chunks(job_id)[index].attempts
+
+    def recorded(self, job_id: str, target: Target) -> int:
+        images = self.services.ledger.list_images(TENANT, job_id)[target.start : target.stop]
         return sum(image.status is not ImageStatus.PENDING for image in images)
 
-    def chunk_mid_way(self, job_id: str, *, coordinator: bool) -> Chunk | None:
-        """A running chunk some of whose photos are recorded, not all, run by the job's coordinator or
-        not."""
+    def mid_way(self, job_id: str, *, coordinator: bool) -> Target | None:
+        """A running chunk (or a job run whole) a quarter or more of whose photos are recorded, not all,
+        run by the job's coordinator or not."""
         job = self.job(job_id)
-        for chunk in self.chunks(job_id) if job.status is JobStatus.RUNNING else []:
-            if chunk.status is not ChunkStatus.RUNNING or chunk.lease_owner is None:
-                continue
-            if (chunk.lease_owner == job.lease_owner) is coordinator:
-                size = chunk.stop - chunk.start
-                if size // 4 <= self.recorded(job_id, chunk) < size:
-                    return chunk
+        if job.status is not JobStatus.RUNNING or job.lease_owner is None:
+            return None
+        if not self.split(job):
+            targets = (
+                [Target(None, 0, job.progress_total, job.attempts, job.lease_owner)] if coordinator else []
+            )
+        else:
+            targets = [
+                Target(chunk.index, chunk.start, chunk.stop, chunk.attempts, chunk.lease_owner)
+                for chunk in self.chunks(job_id)
+                if chunk.status is ChunkStatus.RUNNING
+                and chunk.lease_owner is not None
+                and (chunk.lease_owner == job.lease_owner) is coordinator
+            ]
+        for target in targets:
+            size = target.stop - target.start
+            if size // 4 <= self.recorded(job_id, target) < size:
+                return target
         return None
 
-    def wait_chunk_mid_way(self, job_id: str, *, coordinator: bool) -> Chunk:
+    def wait_mid_way(self, job_id: str, *, coordinator: bool) -> Target:
         deadline = time.monotonic() + 600
-        while (chunk := self.chunk_mid_way(job_id, coordinator=coordinator)) is None:
+        while (target := self.mid_way(job_id, coordinator=coordinator)) is None:
             if time.monotonic() > deadline or self.job(job_id).status.is_final:
                 raise RuntimeError(f"no chunk mid-way run by {'the' if coordinator else 'a non-'}coordinator")
             time.sleep(0.05)
-        return chunk
+        return target
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a kill interrupts: a chunk of a split job, or (``index`` None) a job run whole."""
+
+    index: int | None
+    start: int
+    stop: int
+    attempts: int
+    owner: str
 
 
 def owner_pid(lease_owner: str | None) -> int:
@@ -217,14 +250,19 @@ def big_job(bench: Bench, sizes: list[int], images: int, chunk: int, repeats: in
 
 @dataclass(frozen=True, slots=True)
 class Recovery:
-    chunk_s: float  # kill -> the killed chunk claimed again
+    chunk_s: float | None  # kill -> the killed chunk claimed again (a split job)
     job_s: float | None  # kill -> the job claimed again (its coordinator killed)
-    recorded: int  # photos of the killed chunk recorded before the kill
+    recorded: int  # photos of the killed chunk (or job run whole) recorded before the kill
     redone: int  # of those, processed again
+
+    def __str__(self) -> str:
+        times = (("chunk", self.chunk_s), ("job", self.job_s))
+        claims = [f"the {what} claimed again after {took:5.2f} s" for what, took in times if took is not None]
+        return f"{', '.join(claims)}; {self.redone} of its {self.recorded} recorded photos processed again"
 
 
 def kill_and_resume(
-    bench: Bench, job_id: str, victim: Chunk, kill: Callable[[], None], images: int, *, coordinator: bool
+    bench: Bench, job_id: str, victim: Target, kill: Callable[[], None], images: int, *, coordinator: bool
 ) -> Recovery:
     """``kill()`` (of the coordinator or not), then time the claims that follow, let the job finish and
     count the photos redone."""
@@ -234,31 +272,30 @@ def kill_and_resume(
     time.sleep(0.1)  # a record the victim had in flight lands (or not) before counting
     recorded = bench.recorded(job_id, victim)
     chunk_back = job_back = None
-    while chunk_back is None or (coordinator and job_back is None):
+    while (victim.index is not None and chunk_back is None) or (coordinator and job_back is None):
         now = time.monotonic()
-        if chunk_back is None and bench.chunks(job_id)[victim.index].attempts > victim.attempts:
-            chunk_back = now
+        if (
+            victim.index is not None
+            and chunk_back is None
+            and bench.claims(job_id, victim.index) > victim.attempts
+        ):
+            chunk_back = now - killed
         if job_back is None and bench.job(job_id).attempts > attempts:
-            job_back = now
+            job_back = now - killed
         if now - killed > 600:
             raise RuntimeError("nothing resumed within 600 s")
         time.sleep(0.05)
     job = bench.wait_succeeded(job_id)
-    processed = int(job.stages["decode"]["images"])  # summed over the chunks' reported stages
-    return Recovery(
-        chunk_back - killed,
-        None if job_back is None else job_back - killed,
-        recorded,
-        processed - (images - recorded),
-    )
+    processed = int(job.stages["decode"]["images"])  # a split job's: summed over its chunks' reports
+    return Recovery(chunk_back, job_back, recorded, processed - (images - recorded))
 
 
-def chunk_worker_killed(bench: Bench, images: int, coordinator: bool) -> Recovery:
+def worker_killed(bench: Bench, images: int, coordinator: bool) -> Recovery:
     pool = bench.pool(2)
     try:
         job_id = bench.submit_group_job(images)
-        victim = bench.wait_chunk_mid_way(job_id, coordinator=coordinator)
-        kill = lambda: os.kill(owner_pid(victim.lease_owner), signal.SIGKILL)  # noqa: E731
+        victim = bench.wait_mid_way(job_id, coordinator=coordinator)
+        kill = lambda: os.kill(owner_pid(victim.owner), signal.SIGKILL)  # noqa: E731
         return kill_and_resume(bench, job_id, victim, kill, images, coordinator=coordinator)
     finally:
         stop_pool(pool)
@@ -266,14 +303,19 @@ def chunk_worker_killed(bench: Bench, images: int, coordinator: bool) -> Recover
 
 def host_killed(bench: Bench, images: int) -> Recovery:
     """The doomed host (one worker) claims the job and becomes its coordinator; the survivor (one
-    worker) starts once the chunks exist and helps with them."""
+    worker) starts once the job runs (and its chunks exist) and helps with them."""
     doomed = bench.pool(1)
     survivor: Pool | None = None
     try:
         job_id = bench.submit_group_job(images)
-        bench.wait("the chunks", lambda: bool(bench.chunks(job_id)), timeout=120)
+
+        def started() -> bool:
+            job = bench.job(job_id)
+            return job.status is JobStatus.RUNNING and (not bench.split(job) or bool(bench.chunks(job_id)))
+
+        bench.wait("the job to start", started, timeout=120)
         survivor = bench.pool(1)
-        victim = bench.wait_chunk_mid_way(job_id, coordinator=True)
+        victim = bench.wait_mid_way(job_id, coordinator=True)
 
         def kill() -> None:
             os.killpg(doomed.pid, signal.SIGKILL)
@@ -286,32 +328,39 @@ def host_killed(bench: Bench, images: int) -> Recovery:
             stop_pool(survivor)
 
 
-def recovery(bench: Bench, images: int, chunk: int, repeats: int) -> None:
+def recovery(bench: Bench, images: int, repeats: int) -> None:
     lease, reaper, backoff = (
         bench.env.get(f"BGR_{name.upper()}", Settings.model_fields[name].default)
         for name in ("lease_s", "reaper_interval_s", "retry_backoff_s")
     )
-    print(f"group jobs of {images} photos with cut-outs in chunks of {chunk}; lease {lease} s,", end=" ")
+    split = images > bench.chunk_images
+    how = f"in chunks of {bench.chunk_images}" if split else f"run whole (chunks of {bench.chunk_images})"
+    print(f"group jobs of {images} photos with cut-outs {how}; lease {lease} s,", end=" ")
     print(f"reaper every {reaper} s, first backoff {backoff} s; load average {os.getloadavg()[0]:.1f}")
     cases: list[tuple[str, Callable[[], Recovery]]] = [
-        ("chunk worker SIGKILLed, host survives", lambda: chunk_worker_killed(bench, images, False)),
-        ("coordinator SIGKILLed mid-chunk, host survives", lambda: chunk_worker_killed(bench, images, True)),
+        ("coordinator SIGKILLed mid-chunk, host survives", lambda: worker_killed(bench, images, True)),
         (
             "whole host SIGKILLed (its coordinator and chunk), another host up",
             lambda: host_killed(bench, images),
         ),
     ]
+    if split:
+        cases.insert(
+            0, ("chunk worker SIGKILLed, host survives", lambda: worker_killed(bench, images, False))
+        )
+    else:
+        cases = [(what.replace(" mid-chunk", "").replace(" and chunk", ""), run) for what, run in cases]
     for what, run in cases:
         runs = []
         for _ in range(repeats):
             runs.append(figures := run())
-            job = "" if figures.job_s is None else f", the job after {figures.job_s:5.2f} s"
-            print(f"  {what}: the chunk claimed again after {figures.chunk_s:5.2f} s{job};", end=" ")
-            print(f"{figures.redone} of its {figures.recorded} recorded photos processed again")
-        chunk_s = statistics.median(r.chunk_s for r in runs)
-        job_s = [r.job_s for r in runs if r.job_s is not None]
-        job = f", the job {statistics.median(job_s):5.2f} s" if job_s else ""
-        print(f"{what}: median over {repeats}: the chunk claimed again after {chunk_s:5.2f} s{job};", end=" ")
+            print(f"  {what}: {figures}")
+        medians = [
+            f"the {name} claimed again after {statistics.median(times):5.2f} s"
+            for name, times in (("chunk", [r.chunk_s for r in runs]), ("job", [r.job_s for r in runs]))
+            if None not in times
+        ]
+        print(f"{what}: median over {repeats}: {', '.join(medians)};", end=" ")
         print(f"photos redone at most {max(r.redone for r in runs)}")
 
 
@@ -354,6 +403,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, help="photos per job (default 1000; --recovery 200; --batch 4)")
     parser.add_argument("--chunk", type=int, default=50, help="BGR_JOB_CHUNK_IMAGES")
     parser.add_argument("--jobs", type=int, default=16, help="--batch: jobs per batch")
+    parser.add_argument(
+        "--ort-threads",
+        type=int,
+        help="BGR_ORT_THREADS of every worker (default: the cores over the workers)",
+    )
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15", help="a database of its own")
     mode = parser.add_mutually_exclusive_group()
@@ -385,12 +439,15 @@ def main() -> None:
             "BGR_JOB_CHUNK_IMAGES": str(args.chunk),
             "BGR_JOB_TIME_LIMIT_S": TIME_LIMIT_S,
         }
+        if args.ort_threads is not None:
+            env["BGR_ORT_THREADS"] = str(args.ort_threads)
         services = build_services(settings)
         photos = sorted((SHARED_DATA / "fashion_products").glob("*.jpg"))
-        bench = Bench(TestClient(create_app(services, settings)), services, env, workdir, photos)
+        client = TestClient(create_app(services, settings))
+        bench = Bench(client, services, env, workdir, photos, args.chunk)
         try:
             if args.recovery:
-                recovery(bench, images, args.chunk, args.repeats)
+                recovery(bench, images, args.repeats)
             elif args.batch:
                 batch(bench, sizes, args.jobs, images, args.repeats)
             else:
