@@ -349,7 +349,8 @@ def recovery(bench: Bench, images: int, repeats: int) -> None:
             0, ("chunk worker SIGKILLed, host survives", lambda: worker_killed(bench, images, False))
         )
     else:
-        cases = [(what.replace(" mid-chunk", "").replace(" and chunk", ""), run) for what, run in cases]
+        labels = ("worker SIGKILLed mid-job, host survives", "whole host SIGKILLed, another host up")
+        cases = [(label, run) for label, (_, run) in zip(labels, cases, strict=True)]
     for what, run in cases:
         runs = []
         for _ in range(repeats):
