@@ -9,7 +9,9 @@ folder, so what is measured is the workers, the queue and the ledger. Ratios are
 size in the same run, and per busy core (the ratio divided by min(workers, cores)): on a machine with C
 cores, expect growth up to about C workers, then flat. By default each worker's ONNX Runtime gets the
 cores over the workers (``BGR_ORT_THREADS``), so one worker already infers on every core;
-``--ort-threads 1`` gives each worker one core, so that the ratio reads per core. The job time limit is
+``--ort-threads 1`` gives each worker one core, so that the ratio reads per core. The cores the workers
+actually got (their CPU seconds over the time to result) are printed too: they are niced, and on a
+shared machine other work takes cores from them. The job time limit is
 raised for the run (one worker takes about a second a photo here, past the default 900 s).
 
 ``--recovery`` instead times how fast a chunked group job resumes after a crash, with the default lease,
@@ -36,6 +38,7 @@ default 16 x 4), one job per worker at a time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -48,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import redis
 from fastapi.testclient import TestClient
 
@@ -140,12 +144,15 @@ class Bench:
             time.sleep(poll)
         return time.monotonic()
 
-    def run_to_end(self, job_id: str) -> set[str]:
-        """Wait for the job to end (polled every 0.25 s); the worker processes seen on its chunks."""
+    def run_to_end(self, job_id: str, pool: Pool, cpu: dict[int, float]) -> set[str]:
+        """Wait for the job to end (polled every 0.25 s), keeping the CPU seconds of the pool's processes
+        in ``cpu``; the worker processes seen on its chunks."""
         owners: set[str] = set()
         while not self.job(job_id).status.is_final:
             owners.update(c.lease_owner for c in self.chunks(job_id) if c.lease_owner is not None)
+            cpu_seconds(pool, cpu)
             time.sleep(0.25)
+        cpu_seconds(pool, cpu)
         return owners
 
     def wait_succeeded(self, job_id: str) -> Job:
@@ -209,6 +216,18 @@ class Target:
     owner: str
 
 
+def cpu_seconds(pool: Pool, seen: dict[int, float]) -> dict[int, float]:
+    """The CPU seconds (user + system) of each process of the pool so far, into ``seen`` (a process's last
+    reading stays there once it exits)."""
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pool.pid)
+        for process in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                seen[process.pid] = times.user + times.system
+    return seen
+
+
 def owner_pid(lease_owner: str | None) -> int:
     assert lease_owner is not None
     return int(lease_owner.split(":")[1])
@@ -226,11 +245,15 @@ def big_job(bench: Bench, sizes: list[int], images: int, chunk: int, repeats: in
         try:
             times: list[float] = []
             owners: set[str] = set()
+            cores_busy = []  # the pool's CPU seconds over the wall time: the cores it got
             for _ in range(repeats):
+                before = cpu_seconds(proc, {})
                 started = time.monotonic()
                 job_id = bench.submit_group_job(images)
-                owners = bench.run_to_end(job_id)
+                after = dict(before)
+                owners = bench.run_to_end(job_id, proc, after)
                 times.append(time.monotonic() - started)
+                cores_busy.append((sum(after.values()) - sum(before.values())) / times[-1])
                 bench.wait_succeeded(job_id)
                 chunks = bench.chunks(job_id)
         finally:
@@ -245,7 +268,12 @@ def big_job(bench: Bench, sizes: list[int], images: int, chunk: int, repeats: in
             end="",
         )
         runs = f"; runs {' / '.join(f'{t:.1f}' for t in times)} s" if repeats > 1 else ""
-        print(f"{runs}; load average {os.getloadavg()[0]:.1f}")
+        busy = statistics.median(cores_busy)
+        print(
+            f"{runs}; the workers got {busy:.2f} cores ({images / took / busy:.2f} photos per CPU second)",
+            end="",
+        )
+        print(f", load average {os.getloadavg()[0]:.1f}")
 
 
 @dataclass(frozen=True, slots=True)
