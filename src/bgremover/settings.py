@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     # A worker's claim on a job, renewed every third of it: with the reaper's interval and the first
     # backoff, a vanished machine's job is retried within lease + interval + backoff = 25 s.
     lease_s: float = Field(default=15.0, gt=0)
+    # A job of more images is split into chunks of this many that any worker may claim, each under its
+    # own lease (bgremover.pipeline.chunks); 0: every job runs whole on the worker that claims it.
+    job_chunk_images: int = Field(default=50, ge=0)
     # Distributed mode's safety nets (bgremover.resilience): recycling, the reaper, retries with backoff.
     worker_max_jobs: int | None = Field(default=None, ge=1)  # a worker process is replaced after N jobs
     worker_memory_ceiling_mb: int | None = Field(default=None, ge=64)  # ... or above this RSS

@@ -15,11 +15,17 @@ from pathlib import Path
 
 import redis
 
-from bgremover.ledger.base import ImageStatus, Job, JobStatus
+from bgremover.ledger.base import Chunk, ChunkStatus, ImageStatus, Job, JobStatus
 from bgremover.wiring import Services
 
 BG_REMOVER = Path(sys.executable).with_name("bg-remover")
 TENANT = "acme"
+
+
+def owner_pid(lease_owner: str | None) -> int:
+    """The process id in a lease owner (``host:pid:start``)."""
+    assert lease_owner is not None
+    return int(lease_owner.split(":")[1])
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.1) -> object:
@@ -130,6 +136,30 @@ class Cluster:
             job = self.job(job_id)
             if job.status is JobStatus.RUNNING and 0 < job.progress_done < job.progress_total:
                 return job
+        return None
+
+    def recorded(self, job_id: str, chunk: Chunk) -> int:
+        """The chunk's images with a recorded outcome (read from the image records, not the chunk's
+        ``done``, which its worker reports only now and then)."""
+        images = self.services.ledger.list_images(TENANT, job_id)[chunk.start : chunk.stop]
+        return sum(image.status is not ImageStatus.PENDING for image in images)
+
+    def chunk_mid_way(
+        self, job_ids: list[str], *, coordinator: bool | None = None
+    ) -> tuple[Job, Chunk] | None:
+        """A running chunk that its worker is in the middle of: some of its images recorded, not all.
+        ``coordinator`` True / False: only a chunk run by the job's coordinator / by another worker."""
+        for job_id in job_ids:
+            job = self.job(job_id)
+            if job.status is not JobStatus.RUNNING:
+                continue
+            for chunk in self.services.ledger.list_chunks(job_id):
+                if chunk.status is not ChunkStatus.RUNNING or chunk.lease_owner is None:
+                    continue
+                if coordinator is not None and (chunk.lease_owner == job.lease_owner) is not coordinator:
+                    continue
+                if 0 < self.recorded(job_id, chunk) < chunk.stop - chunk.start:
+                    return job, chunk
         return None
 
     def wait_all_final(self, job_ids: list[str], timeout: float) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import delete, func, select
 
 from bgremover.ledger import (
     IdempotencyConflictError,
@@ -23,7 +24,7 @@ from bgremover.ledger import (
 )
 from bgremover.ledger.base import JobLedger
 from bgremover.ledger.factory import ledger_from_url
-from bgremover.ledger.schema import metadata
+from bgremover.ledger.schema import job_chunks, jobs, metadata
 from bgremover.ledger.sql import SqlJobLedger
 
 
@@ -228,3 +229,16 @@ def test_ping_reaches_the_database(ledger: JobLedger) -> None:
 def test_unsupported_url_is_rejected() -> None:
     with pytest.raises(ValueError, match="unsupported database URL"):
         SqlJobLedger.from_url("mysql://x/y")
+
+
+def test_a_jobs_chunks_go_with_it(sql_ledger: SqlJobLedger) -> None:
+    """The ledger deletes no job today; whoever does (an operator, a future retention purge) leaves no
+    orphan chunk rows: the foreign key cascades, on SQLite too (``foreign_keys=ON``)."""
+    job, _ = sql_ledger.create_job(new_job(n_images=5))
+    sql_ledger.claim(job.job_id, "w", lease_seconds=30)
+    assert len(sql_ledger.open_chunks(job.job_id, "w", 2)) == 3
+    with sql_ledger.engine.begin() as conn:
+        conn.execute(delete(jobs).where(jobs.c.job_id == job.job_id))
+        left = select(func.count()).select_from(job_chunks).where(job_chunks.c.job_id == job.job_id)
+        assert conn.execute(left).scalar_one() == 0
+    assert sql_ledger.list_chunks(job.job_id) == []

@@ -34,7 +34,16 @@ def any_bench(request: pytest.FixtureRequest, tmp_path: Path, engines: Engines) 
         yield from _bench(request.getfixturevalue("dynamodb_url"), tmp_path, engines)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_bench(request: pytest.FixtureRequest, tmp_path: Path, engines: Engines) -> Iterator[Bench]:
+    """The bench on SQLite and on a real PostgreSQL database (a fresh one per test)."""
+    if request.param == "sqlite":
+        yield from _bench(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path, engines)
+    else:
+        yield from _bench(request.getfixturevalue("postgres_url"), tmp_path, engines)
+
+
 def _bench(ledger_url: str, tmp_path: Path, engines: Engines) -> Iterator[Bench]:
     ledger = ledger_from_url(ledger_url)
-    yield Bench(ledger, LocalBlobStore(tmp_path / "blobs"), tmp_path / "params", engines)
+    yield Bench(ledger, LocalBlobStore(tmp_path / "blobs"), tmp_path / "params", engines, ledger_url)
     ledger.close()

@@ -19,6 +19,7 @@ from bgremover.params.local import LocalParameterStore
 from bgremover.pipeline import JobRunner
 from bgremover.pipeline.engines import Engines
 from bgremover.pipeline.runner import RunnerLimits
+from bgremover.queue.base import Dispatcher
 
 
 def product(shared_data: Path, n: int) -> bytes:
@@ -32,6 +33,7 @@ class Bench:
     blobs: LocalBlobStore
     params_root: Path
     engines: Engines
+    ledger_url: str = ""  # where ``ledger`` is: another runner opens its own connections there
 
     def submit(
         self, job_type: JobType, files: list[tuple[str, bytes]], tenant: str = "acme", **options: object
@@ -53,13 +55,17 @@ class Bench:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(config if isinstance(config, str) else json.dumps(config))
 
-    def runner(self, **limits: float) -> JobRunner:
+    def runner(
+        self, *, ledger: JobLedger | None = None, dispatcher: Dispatcher | None = None, **limits: float
+    ) -> JobRunner:
+        """A worker's runner; ``ledger``: its own (another process's connections), default the bench's."""
         configs = TenantConfigCache(LocalParameterStore(self.params_root), stage="dev", max_age_s=0)
         return JobRunner(
-            ledger=self.ledger,
+            ledger=ledger or self.ledger,
             blobs=self.blobs,
             configs=configs,
             engines=self.engines,
             owner=f"test-{uuid.uuid4().hex[:6]}",
             limits=RunnerLimits(**limits),  # type: ignore[arg-type]
+            dispatcher=dispatcher,
         )

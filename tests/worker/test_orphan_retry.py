@@ -51,3 +51,32 @@ def test_a_dead_workers_job_is_enqueued_again_and_counted(settings: Settings) ->
     assert after == {"requeued": 1, "dead": 1, "gone": 1}
     dispatcher.close()
     ledger.close()
+
+
+def test_a_dead_workers_chunk_is_given_back_and_its_job_left_to_its_coordinator(settings: Settings) -> None:
+    ledger = ledger_from_url(settings.database_url)
+    images = [
+        NewImage(f"img-{n}", "a.jpg", f"acme/jobs/j2/img-{n}.original", "image/jpeg", 10) for n in range(4)
+    ]
+    ledger.create_job(NewJob("j2", "acme", JobType.GROUP_IMAGES, images))
+    dispatcher = HueyDispatcher.from_url(settings.queue_url)
+    retry = OrphanRetry(settings, dispatcher)
+    before = {outcome: deaths(outcome) for outcome in ("released", "gone")}
+
+    ledger.claim("j2", "coordinator", lease_seconds=600)
+    ledger.open_chunks("j2", "coordinator", 2)
+    chunk = ledger.claim_chunk("j2", "host:13:1", lease_seconds=600)
+    assert chunk is not None and chunk.index == 0
+    retry(Claim(13, "j2", "host:13:1", chunk=0), -9)
+    assert dispatcher.next_task() is None, "the coordinator takes the chunk within a poll: no message"
+    again = ledger.claim_chunk("j2", "coordinator", lease_seconds=600)
+    assert again is not None and (again.index, again.attempts) == (0, 2), "claimable at once, attempt counted"
+    retry(Claim(13, "j2", "host:13:1", chunk=0), -9)  # stale: the chunk is the coordinator's now
+    (first, _) = ledger.list_chunks("j2")
+    assert first.lease_owner == "coordinator"
+    job = ledger.get_job_for_worker("j2")
+    assert job is not None and job.status is JobStatus.RUNNING and job.lease_owner == "coordinator"
+    after = {outcome: deaths(outcome) - before[outcome] for outcome in before}
+    assert after == {"released": 1, "gone": 1}
+    dispatcher.close()
+    ledger.close()

@@ -1,6 +1,8 @@
 """The job ledger: the source of truth for jobs, their images, stages, errors and results."""
 
 from bgremover.ledger.base import (
+    Chunk,
+    ChunkStatus,
     IdempotencyConflictError,
     ImageOutcome,
     ImageRecord,
@@ -15,6 +17,8 @@ from bgremover.ledger.base import (
 )
 
 __all__ = [
+    "Chunk",
+    "ChunkStatus",
     "IdempotencyConflictError",
     "ImageOutcome",
     "ImageRecord",

@@ -139,6 +139,30 @@ class ImageOutcome:
     outputs: dict[str, str] | None = None
 
 
+class ChunkStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A slice of a big job's images (positions ``[start, stop)`` in ``list_images`` order) with a
+    lease of its own, so that several workers can run one job at once (the job's lease stays with the
+    coordinator, which opens the chunks and runs the final step)."""
+
+    job_id: str
+    index: int
+    start: int
+    stop: int
+    status: ChunkStatus
+    attempts: int = 0
+    done: int = 0  # images of this chunk with a recorded outcome (as last reported by its worker)
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-image stage totals (finish_chunk)
+
+
 class LeaseLostError(Exception):
     """The worker no longer holds the job: it was canceled, or its lease expired and another worker
     claimed it. The worker must stop working on it and write nothing more."""
@@ -364,4 +388,51 @@ class JobLedger(Protocol):
 
     def webhook_deliveries_of(self, job_id: str) -> list[WebhookDelivery]:
         """Every delivery of a job, oldest first (operators and tests)."""
+        ...
+
+    # --- chunks of a big job ----------------------------------------------------------------------
+    # A job of many images is split into chunks that any worker may claim, each with its own lease;
+    # every chunk write is also refused (``LeaseLostError``) once the job is no longer running, so a
+    # cancel or a failure stops every chunk worker. The job's own lease stays with its coordinator.
+
+    def open_chunks(self, job_id: str, owner: str, chunk_images: int) -> list[Chunk]:
+        """Split the job's images into chunks of ``chunk_images`` (the last may be shorter), all
+        pending, while ``owner`` holds the job's lease (else ``LeaseLostError``). Idempotent: when
+        chunks exist already (an earlier coordinator made them) return those unchanged, whatever
+        ``chunk_images`` is now, so a new coordinator never disturbs running chunk workers."""
+        ...
+
+    def claim_chunk(self, job_id: str, owner: str, lease_seconds: float) -> Chunk | None:
+        """Take the lowest-index chunk that is pending, or running with an expired lease (by the
+        ledger's clock), counting the attempt; only while the job is running. ``None`` when there is
+        none to take; racing claimants never get the same chunk."""
+        ...
+
+    def heartbeat_chunk(
+        self, job_id: str, index: int, owner: str, lease_seconds: float, *, done: int | None = None
+    ) -> None:
+        """Extend the chunk's lease (and record ``done`` if given); ``LeaseLostError`` when the chunk
+        is no longer ``owner``'s or the job is no longer running."""
+        ...
+
+    def record_chunk_image(
+        self, job_id: str, index: int, owner: str, image_id: str, outcome: ImageOutcome
+    ) -> None:
+        """``record_image`` guarded by the chunk's lease instead of the job's (same merge semantics:
+        ``None`` fields left as they were); ``LeaseLostError`` as ``heartbeat_chunk``."""
+        ...
+
+    def finish_chunk(self, job_id: str, index: int, owner: str, stages: dict[str, dict[str, Any]]) -> None:
+        """Mark the chunk done (``done = stop - start``), its lease cleared and its stage totals
+        stored; ``LeaseLostError`` as ``heartbeat_chunk``."""
+        ...
+
+    def release_chunk(self, job_id: str, index: int, owner: str) -> bool:
+        """Give a running chunk back (pending, lease cleared; its attempt stays counted) while
+        ``owner`` still holds it, whatever the job's state: a supervisor saw that process die. False,
+        writing nothing, otherwise."""
+        ...
+
+    def list_chunks(self, job_id: str) -> list[Chunk]:
+        """The job's chunks by index (``[]`` for a job never split)."""
         ...

@@ -124,3 +124,20 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_job_id", "job_id"),
 )
+
+# Chunks of a big job (issue 16): positions [start, stop) of its images in list_images order, each
+# with a lease of its own so that many workers run one job. Rows go with their job (cascade).
+job_chunks = Table(
+    "job_chunks",
+    metadata,
+    Column("job_id", String(64), ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True),
+    Column("chunk_index", Integer, primary_key=True, autoincrement=False),
+    Column("start", Integer, nullable=False),
+    Column("stop", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("done", Integer, nullable=False),
+    Column("lease_owner", String(255)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("stages", JSON, nullable=False),
+)

@@ -20,6 +20,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bgremover.ledger.base import (
     IDEMPOTENCY_TTL,
+    Chunk,
+    ChunkStatus,
     IdempotencyConflictError,
     ImageOutcome,
     ImageRecord,
@@ -34,7 +36,7 @@ from bgremover.ledger.base import (
 from bgremover.ledger.engine import create_ledger_engine, transaction
 from bgremover.ledger.migrate import upgrade
 from bgremover.ledger.outbox import SqlWebhookOutbox, insert_delivery
-from bgremover.ledger.schema import aware_utc, job_images, job_stages, jobs
+from bgremover.ledger.schema import aware_utc, job_chunks, job_images, job_stages, jobs
 from bgremover.ledger.sql_keys import SqlApiKeyStore
 
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
@@ -359,23 +361,12 @@ class SqlJobLedger(SqlWebhookOutbox):
             )
 
     def record_image(self, job_id: str, owner: str, image_id: str, outcome: ImageOutcome) -> None:
-        values: dict[str, Any] = {
-            name: getattr(outcome, name)
-            for name in ("error", "width", "height", "group_id", "outputs")
-            if getattr(outcome, name) is not None
-        }
-        if outcome.status is not None:
-            values["status"] = outcome.status.value
-            values.setdefault("error", None)
+        values = _image_values(outcome)
         if not values:
             return
         with self._tx(write=True) as conn:
             self._owned_update_in(conn, job_id, owner)
-            conn.execute(
-                update(job_images)
-                .where(job_images.c.job_id == job_id, job_images.c.image_id == image_id)
-                .values(**values)
-            )
+            _update_image(conn, job_id, image_id, values)
 
     def set_progress(self, job_id: str, owner: str, done: int) -> None:
         self._owned_update(job_id, owner, progress_done=done)
@@ -494,6 +485,187 @@ class SqlJobLedger(SqlWebhookOutbox):
             return None
         return _job(row, self._stages_of(conn, [row.job_id]).get(row.job_id, {}))
 
+    # --- chunks of a big job --------------------------------------------------------------------
+    # A chunk's writes are guarded like the job's (one conditional UPDATE whose row count says whether
+    # it applied), by the chunk's own lease and by the job still running: a cancel stops them all.
+
+    def open_chunks(self, job_id: str, owner: str, chunk_images: int) -> list[Chunk]:
+        if chunk_images < 1:
+            raise ValueError(f"chunk_images must be at least 1, not {chunk_images}")
+        try:
+            return self._open_chunks(job_id, owner, chunk_images)
+        except IntegrityError:
+            # The same owner opened them twice at once (the job lease admits no one else): the
+            # other call's chunks stand.
+            return self._open_chunks(job_id, owner, chunk_images)
+
+    def _open_chunks(self, job_id: str, owner: str, chunk_images: int) -> list[Chunk]:
+        with self._tx(write=True) as conn:
+            self._owned_update_in(conn, job_id, owner)
+            existing = self._chunks_in(conn, job_id)
+            if existing:
+                return existing
+            total = conn.execute(
+                select(func.count()).select_from(job_images).where(job_images.c.job_id == job_id)
+            ).scalar_one()
+            rows = [
+                {
+                    "job_id": job_id,
+                    "chunk_index": index,
+                    "start": start,
+                    "stop": min(start + chunk_images, total),
+                    "status": ChunkStatus.PENDING.value,
+                    "attempts": 0,
+                    "done": 0,
+                    "stages": {},
+                }
+                for index, start in enumerate(range(0, total, chunk_images))
+            ]
+            if rows:
+                conn.execute(insert(job_chunks), rows)
+            return self._chunks_in(conn, job_id)
+
+    def claim_chunk(self, job_id: str, owner: str, lease_seconds: float) -> Chunk | None:
+        while True:
+            now = self._now()
+            claimable = or_(
+                job_chunks.c.status == ChunkStatus.PENDING.value,
+                and_(job_chunks.c.status == ChunkStatus.RUNNING.value, job_chunks.c.lease_expires_at < now),
+            )
+            with self._tx(write=True) as conn:
+                index = conn.execute(
+                    select(job_chunks.c.chunk_index)
+                    .join(jobs, jobs.c.job_id == job_chunks.c.job_id)
+                    .where(job_chunks.c.job_id == job_id, jobs.c.status == JobStatus.RUNNING.value, claimable)
+                    .order_by(job_chunks.c.chunk_index)
+                    .limit(1)
+                ).scalar()
+                if index is None:
+                    return None
+                claimed = conn.execute(
+                    update(job_chunks)
+                    .where(_chunk_key(job_id, index), claimable, _job_running(job_id))
+                    .values(
+                        status=ChunkStatus.RUNNING.value,
+                        lease_owner=owner,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        attempts=job_chunks.c.attempts + 1,
+                    )
+                ).rowcount
+                if claimed == 1:
+                    return self._chunks_in(conn, job_id, index)[0]
+            # Another worker took this chunk between the read and the write: look again.
+
+    def heartbeat_chunk(
+        self, job_id: str, index: int, owner: str, lease_seconds: float, *, done: int | None = None
+    ) -> None:
+        values: dict[str, Any] = {"lease_expires_at": self._now() + timedelta(seconds=lease_seconds)}
+        if done is not None:
+            values["done"] = done
+        with self._tx(write=True) as conn:
+            self._chunk_owned_update_in(conn, job_id, index, owner, **values)
+
+    def record_chunk_image(
+        self, job_id: str, index: int, owner: str, image_id: str, outcome: ImageOutcome
+    ) -> None:
+        values = _image_values(outcome)
+        if not values:
+            return
+        with self._tx(write=True) as conn:
+            # Locks the chunk row until commit: a re-claim waits, so a stale write never lands after it.
+            self._chunk_owned_update_in(conn, job_id, index, owner, lease_owner=owner)
+            _update_image(conn, job_id, image_id, values)
+
+    def finish_chunk(self, job_id: str, index: int, owner: str, stages: dict[str, dict[str, Any]]) -> None:
+        with self._tx(write=True) as conn:
+            self._chunk_owned_update_in(
+                conn,
+                job_id,
+                index,
+                owner,
+                status=ChunkStatus.DONE.value,
+                done=job_chunks.c.stop - job_chunks.c.start,
+                lease_owner=None,
+                lease_expires_at=None,
+                stages=stages,
+            )
+
+    def release_chunk(self, job_id: str, index: int, owner: str) -> bool:
+        with self._tx(write=True) as conn:
+            released = conn.execute(
+                update(job_chunks)
+                .where(
+                    _chunk_key(job_id, index),
+                    job_chunks.c.lease_owner == owner,
+                    job_chunks.c.status == ChunkStatus.RUNNING.value,
+                )
+                .values(status=ChunkStatus.PENDING.value, lease_owner=None, lease_expires_at=None)
+            ).rowcount
+        return released == 1
+
+    def list_chunks(self, job_id: str) -> list[Chunk]:
+        with self._tx(write=False) as conn:
+            return self._chunks_in(conn, job_id)
+
+    @staticmethod
+    def _chunk_owned_update_in(conn: Connection, job_id: str, index: int, owner: str, **values: Any) -> None:
+        """Apply ``values`` to the chunk only while ``owner`` holds it and its job is running; else
+        ``LeaseLostError``."""
+        owned = conn.execute(
+            update(job_chunks)
+            .where(
+                _chunk_key(job_id, index),
+                job_chunks.c.lease_owner == owner,
+                job_chunks.c.status == ChunkStatus.RUNNING.value,
+                _job_running(job_id),
+            )
+            .values(**values)
+        ).rowcount
+        if owned != 1:
+            raise LeaseLostError(job_id)
+
+    @staticmethod
+    def _chunks_in(conn: Connection, job_id: str, index: int | None = None) -> list[Chunk]:
+        query = select(job_chunks).where(job_chunks.c.job_id == job_id)
+        if index is not None:
+            query = query.where(job_chunks.c.chunk_index == index)
+        return [_chunk(row) for row in conn.execute(query.order_by(job_chunks.c.chunk_index))]
+
+
+def _chunk_key(job_id: str, index: int) -> ColumnElement[bool]:
+    return and_(job_chunks.c.job_id == job_id, job_chunks.c.chunk_index == index)
+
+
+def _job_running(job_id: str) -> ColumnElement[bool]:
+    """The job is still running (a correlated EXISTS, portable to SQLite and PostgreSQL)."""
+    return (
+        select(jobs.c.job_id)
+        .where(jobs.c.job_id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+        .exists()
+    )
+
+
+def _image_values(outcome: ImageOutcome) -> dict[str, Any]:
+    """The columns an outcome sets: ``None`` fields are left as they were; a new status clears the
+    error unless the outcome names one."""
+    values: dict[str, Any] = {
+        name: getattr(outcome, name)
+        for name in ("error", "width", "height", "group_id", "outputs")
+        if getattr(outcome, name) is not None
+    }
+    if outcome.status is not None:
+        values["status"] = outcome.status.value
+        values.setdefault("error", None)
+    return values
+
+
+def _update_image(conn: Connection, job_id: str, image_id: str, values: dict[str, Any]) -> None:
+    conn.execute(
+        update(job_images)
+        .where(job_images.c.job_id == job_id, job_images.c.image_id == image_id)
+        .values(**values)
+    )
+
 
 def _job(row: Row[Any], stages: dict[str, dict[str, Any]]) -> Job:
     return Job(
@@ -531,4 +703,19 @@ def _image_record(row: Row[Any]) -> ImageRecord:
         height=row.height,
         group_id=row.group_id,
         outputs=row.outputs or {},
+    )
+
+
+def _chunk(row: Row[Any]) -> Chunk:
+    return Chunk(
+        job_id=row.job_id,
+        index=row.chunk_index,
+        start=row.start,
+        stop=row.stop,
+        status=ChunkStatus(row.status),
+        attempts=row.attempts,
+        done=row.done,
+        lease_owner=row.lease_owner,
+        lease_expires_at=aware_utc(row.lease_expires_at),
+        stages=row.stages or {},
     )

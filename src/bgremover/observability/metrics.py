@@ -105,7 +105,8 @@ DIRECT_UPLOADS = Counter(
 WORKER_DEATHS = Counter(
     "bgr_worker_deaths_total",
     "Worker processes that died mid-job on a surviving host, by what their consumer did with the job: "
-    "requeued (retried at once), dead (out of attempts), gone (finished, canceled or taken over "
+    "requeued (retried at once), released (a chunk of a big job, claimable at once), dead (out of "
+    "attempts), gone (finished, canceled or taken over "
     "meanwhile), unreachable (ledger or queue down: the lease expires and a reaper retries it).",
     ["outcome"],
 )

@@ -1,4 +1,5 @@
-"""A claimed job's lease, kept alive while the job runs, and its time limit.
+"""A claim's lease (a whole job's or one chunk's, ``pipeline.held``), kept alive while the work runs,
+and the work's time limit.
 
 The lease is renewed by a background thread every third of its length, so one slow image (a 100 MP
 photo on a busy machine) never lets it lapse and hands the job to a second worker; a hung worker is
@@ -17,6 +18,7 @@ from bgremover.ledger.base import JobLedger, LeaseLostError
 from bgremover.observability.logging import get_logger
 from bgremover.observability.metrics import worker_heartbeat
 from bgremover.pipeline.errors import JobTimeLimitError
+from bgremover.pipeline.held import Held
 from bgremover.resilience.transient import BACKEND_OUTAGE
 
 log = get_logger(__name__)
@@ -25,24 +27,23 @@ log = get_logger(__name__)
 class Lease:
     def __init__(
         self,
-        ledger: JobLedger,
-        job_id: str,
-        owner: str,
+        held: Held,
         *,
         lease_s: float,
         time_limit_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ledger = ledger
-        self.job_id = job_id
-        self.owner = owner
+        self.held = held
+        self.ledger: JobLedger = held.ledger
+        self.job_id = held.job_id
+        self.owner = held.owner
         self._lease_s = lease_s
         self._time_limit_s = time_limit_s
         self._clock = clock
         self._started = clock()
         self._lost = threading.Event()
         self._done = threading.Event()
-        self._renewer = threading.Thread(target=self._renew, name=f"lease-{job_id}", daemon=True)
+        self._renewer = threading.Thread(target=self._renew, name=f"lease-{held.job_id}", daemon=True)
 
     def __enter__(self) -> Lease:
         self._renewer.start()
@@ -57,7 +58,7 @@ class Lease:
     def _renew(self) -> None:
         while not self._done.wait(self._lease_s / 3):
             try:
-                self.ledger.heartbeat(self.job_id, self.owner, self._lease_s)
+                self.held.renew(self._lease_s)
                 worker_heartbeat()
             except LeaseLostError:
                 self._lost.set()
@@ -72,4 +73,4 @@ class Lease:
         if self._clock() - self._started > self._time_limit_s:
             raise JobTimeLimitError(f"the job ran longer than its limit of {self._time_limit_s:g} s")
         if done is not None:
-            self.ledger.set_progress(self.job_id, self.owner, done)
+            self.held.report(done, self._lease_s)

@@ -4,6 +4,10 @@ The queue may deliver a message twice, late, or for a job that was canceled mean
 conditional UPDATE in the ledger) decides, so a duplicate is a no-op. A job fails only when it could
 not run at all (no configuration, past its time limit, out of attempts, an unexpected error); a bad
 image is recorded on that image and the job carries on.
+
+A job of more than ``chunk_images`` images is split into chunks (``pipeline.chunks``): the worker that
+claims it coordinates, and a worker whose claim finds the job leased helps with its chunks instead.
+Jobs of up to ``chunk_images`` images (or every job, with 0) run whole on the claiming worker.
 """
 
 from __future__ import annotations
@@ -13,14 +17,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bgremover.blobs.base import BlobStore
-from bgremover.ledger.base import Job, JobLedger, LeaseLostError
+from bgremover.ledger.base import ImageRecord, Job, JobLedger, JobStatus, LeaseLostError
 from bgremover.observability.logging import get_logger, log_context
 from bgremover.observability.metrics import JOB_DURATION, JOBS
 from bgremover.params.base import ParameterStoreError
 from bgremover.params.cache import TenantConfigCache
 from bgremover.params.config import TenantConfig
+from bgremover.pipeline.chunks import ChunkBoard, ChunkCoordinator, ChunkLimits, ChunkWork
 from bgremover.pipeline.engines import Engines
 from bgremover.pipeline.errors import JobTimeLimitError, job_problem
+from bgremover.pipeline.held import HeldJob
+from bgremover.pipeline.image_loop import ImageSetup
 from bgremover.pipeline.lease import Lease
 from bgremover.pipeline.work import JobWork, image_plan
 from bgremover.queue.base import Dispatcher, EnqueueError
@@ -37,6 +44,8 @@ class RunnerLimits:
     max_attempts: int = 3
     max_pixels: int = 100_000_000
     requeue_timeout_s: float = 5.0
+    chunk_images: int = 50  # a job of more images is split into chunks of this many; 0: never
+    chunk_poll_s: float = 0.5  # how often a coordinator with nothing to claim looks at the chunks
 
 
 class JobRunner:
@@ -52,7 +61,9 @@ class JobRunner:
         owner: str,
         limits: RunnerLimits,
         dispatcher: Dispatcher | None = None,
+        board: ChunkBoard | None = None,
     ) -> None:
+        """``board``: where this process posts the chunk it works on (its supervisor's claim board)."""
         self.ledger = ledger
         self.blobs = blobs
         self.configs = configs
@@ -60,11 +71,12 @@ class JobRunner:
         self.owner = owner
         self.limits = limits
         self.dispatcher = dispatcher
+        self.board = board
 
     def __call__(self, job_id: str) -> None:
         job = self.ledger.claim(job_id, self.owner, self.limits.lease_s)
-        if job is None:
-            log.info("job_not_claimable", job_id=job_id)  # duplicate message, canceled or final
+        if job is None:  # leased by a live coordinator (help with its chunks), or canceled or final
+            self._help(job_id)
             return
         with log_context(job_id=job.job_id, tenant_id=job.tenant_id, request_id=job.request_id):
             JOBS.labels(type=job.type.value, status="running").inc()
@@ -88,27 +100,19 @@ class JobRunner:
             return
         if config.job_time_limit_s is not None:
             extend_guard(config.job_time_limit_s)  # the hard kill follows the tenant's own limit
+        time_limit_s = config.job_time_limit_s or self.limits.time_limit_s
         lease = Lease(
-            self.ledger,
-            job.job_id,
-            self.owner,
+            HeldJob(self.ledger, job.job_id, self.owner),
             lease_s=self.limits.lease_s,
-            time_limit_s=config.job_time_limit_s or self.limits.time_limit_s,
+            time_limit_s=time_limit_s,
         )
-        plan = image_plan(job, thumbnail_size=config.thumbnail_size, max_pixels=self.limits.max_pixels)
+        setup = self._setup(job, config)
         threshold = job.options.get("threshold") or config.grouping_threshold
         work: JobWork | None = None
         try:
-            work = JobWork(
-                job,
-                self.ledger.list_images(job.tenant_id, job.job_id),
-                blobs=self.blobs,
-                engines=self.engines,
-                lease=lease,
-                plan=plan,
-                cutout_model=config.cutout_model,
-                threshold=threshold,
-            )
+            images = self.ledger.list_images(job.tenant_id, job.job_id)
+            chunks = self._coordinator(setup, images, lease, time_limit_s) if self._is_big(images) else None
+            work = JobWork(setup, images, lease=lease, threshold=threshold, chunks=chunks)
             with lease:  # renewed in the background while the work runs
                 result = work.run()
         except JobTimeLimitError as exc:
@@ -127,6 +131,62 @@ class JobRunner:
         self.ledger.succeed(job.job_id, self.owner, result, notify=config.wants_webhook("succeeded"))
         self._count(job, "succeeded")
         log.info("job_succeeded", **{k: v for k, v in result.items() if k != "groups"})
+
+    def _setup(self, job: Job, config: TenantConfig) -> ImageSetup:
+        plan = image_plan(job, thumbnail_size=config.thumbnail_size, max_pixels=self.limits.max_pixels)
+        return ImageSetup(job, self.blobs, self.engines, plan, config.cutout_model)
+
+    def _is_big(self, images: list[ImageRecord]) -> bool:
+        return 0 < self.limits.chunk_images < len(images)
+
+    def _chunk_work(self, setup: ImageSetup, images: list[ImageRecord], time_limit_s: float) -> ChunkWork:
+        limits = ChunkLimits(self.limits.lease_s, time_limit_s, self.limits.max_attempts)
+        return ChunkWork(setup, self.ledger, self.owner, limits, images=images, board=self.board)
+
+    def _coordinator(
+        self, setup: ImageSetup, images: list[ImageRecord], lease: Lease, time_limit_s: float
+    ) -> ChunkCoordinator:
+        return ChunkCoordinator(
+            self._chunk_work(setup, images, time_limit_s),
+            lease,
+            chunk_images=self.limits.chunk_images,
+            poll_s=self.limits.chunk_poll_s,
+            dispatcher=self.dispatcher,
+            enqueue_timeout_s=self.limits.requeue_timeout_s,
+        )
+
+    def _help(self, job_id: str) -> None:
+        """The job is leased: run its chunks, if it has any, until none is left to claim. Whatever
+        stops a helper (cancel, an outage, its own time limit, a crash) leaves the job to its
+        coordinator: an unfinished chunk's lease runs out and it is claimed again."""
+        job = self.ledger.get_job_for_worker(job_id)
+        if job is None or job.status is not JobStatus.RUNNING or not self._is_big_job(job):
+            log.info("job_not_claimable", job_id=job_id)  # duplicate message, canceled or final
+            return
+        with log_context(job_id=job.job_id, tenant_id=job.tenant_id, request_id=job.request_id):
+            try:
+                config = self.configs.get(job.tenant_id)
+                if config.job_time_limit_s is not None:
+                    extend_guard(config.job_time_limit_s)
+                time_limit_s = config.job_time_limit_s or self.limits.time_limit_s
+                images = self.ledger.list_images(job.tenant_id, job.job_id)
+                ran = self._chunk_work(self._setup(job, config), images, time_limit_s).run_all()
+            except LeaseLostError:
+                log.info("chunk_lease_lost")  # canceled, failed, or taken over after our lease expired
+                return
+            except KeyboardInterrupt:
+                raise
+            except (ParameterStoreError, JobTimeLimitError, *BACKEND_OUTAGE) as exc:
+                log.warning("chunk_help_stopped", error=f"{type(exc).__name__}: {exc}"[:500])
+                return
+            except Exception:
+                log.exception("chunk_crashed")
+                return
+            log.info("chunk_help_done", chunks=ran)
+
+    def _is_big_job(self, job: Job) -> bool:
+        """Whether the job may have chunks to help with (from its total, without reading its images)."""
+        return self.limits.chunk_images > 0 and job.progress_total > self.limits.chunk_images
 
     def _fail(
         self,

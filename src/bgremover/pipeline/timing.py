@@ -40,3 +40,13 @@ class StageTimer:
         total = self.totals_ms.get(name, 0.0)
         STAGE_DURATION.labels(stage=name, type=self._job_type).observe(total / 1000)
         return total
+
+    def part(self) -> StageTimer:
+        """A timer for one part of this work (a chunk the coordinator runs itself): the same stage
+        announcements, its own totals (stored with the chunk, then ``add``-ed back by the coordinator)."""
+        return StageTimer(self._job_type, on_enter=self._on_enter)
+
+    def add(self, name: str, ms: float, images: int) -> None:
+        """Fold in a stage timed elsewhere (another worker's chunk)."""
+        self.totals_ms[name] = self.totals_ms.get(name, 0.0) + ms
+        self.counts[name] = self.counts.get(name, 0) + images

@@ -1,39 +1,31 @@
-"""One claimed job, start to finish: images one by one (bounded memory), then the whole-job stages.
+"""One claimed job, start to finish: its images (``pipeline.image_loop``), then the whole-job stages.
 
 Stages recorded on the job: ``decode``, ``thumbnails``, ``cutouts``, ``embeddings`` (per image, summed
 over the job, with the image count), then ``grouping`` (group-images) and ``store``, each as it ends.
 ``decode`` includes unpacking the submit's upload into the per-image originals, done before any image
 is read (idempotent, so a retried job finishes or skips it).
 
-A retried job resumes: an image is finished once its outcome is recorded (and, in a group job, its
-descriptor stored, ``pipeline.descriptors``); a retry skips those and reads their descriptors back, so a
-crash costs at most the image in flight. Each descriptor is made as its image finishes: EfficientNet
-batches of 16 measured no faster per image than batches of 1 (26-30 against 21-25 ms on this CPU).
+A big job's images are done in chunks by many workers (``pipeline.chunks``); this work then finds
+them all recorded and runs only the final step, exactly as a retried job resumes: the descriptors are
+read back and grouped in the job's image order, so the groups are those of one worker.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from bgremover.blobs.base import BlobStore
 from bgremover.blobs.keys import upload_key
 from bgremover.blobs.upload import PackedImage, unpack_upload
 from bgremover.cutout import CutoutOptions
 from bgremover.cutout.options import IMAGE_ROIS
 from bgremover.cutout.roi import Roi
-from bgremover.grouping.engine import GroupingEngine
-from bgremover.grouping.subject import SubjectView
-from bgremover.grouping.verify import Keypoints
-from bgremover.ledger.base import ImageOutcome, ImageRecord, ImageStatus, Job, JobType, LeaseLostError
-from bgremover.observability.metrics import IMAGES
+from bgremover.ledger.base import ImageOutcome, ImageRecord, Job, JobType, LeaseLostError
 from bgremover.pipeline.current_stage import CurrentStage
-from bgremover.pipeline.descriptors import DESCRIPTOR, load_descriptor, store_descriptor
-from bgremover.pipeline.engines import Engines
-from bgremover.pipeline.images import CUTOUTS, DECODE, EMBEDDINGS, THUMBNAILS, ImagePlan, ImageWorker
+from bgremover.pipeline.image_loop import ImageLoop, ImageSetup
+from bgremover.pipeline.images import DECODE, ImagePlan
 from bgremover.pipeline.lease import Lease
 from bgremover.pipeline.timing import StageTimer
 from bgremover.resilience.transient import BACKEND_OUTAGE
@@ -60,38 +52,36 @@ def image_plan(job: Job, *, thumbnail_size: int, max_pixels: int) -> ImagePlan:
     )
 
 
+class ChunkPhase(Protocol):
+    """Runs a big job's chunks to the end (``pipeline.chunks.ChunkCoordinator``)."""
+
+    def run(self, timer: StageTimer) -> list[ImageRecord]:
+        """Every chunk done, their per-image stage totals added to ``timer``; the job's image records
+        read afresh."""
+        ...
+
+
 class JobWork:
     def __init__(
         self,
-        job: Job,
+        setup: ImageSetup,
         images: list[ImageRecord],
         *,
-        blobs: BlobStore,
-        engines: Engines,
         lease: Lease,
-        plan: ImagePlan,
-        cutout_model: str | None,
         threshold: float | None,
+        chunks: ChunkPhase | None = None,
     ) -> None:
-        self.job = job
+        self.job = setup.job
         self.images = images
         self.lease = lease
         self._ledger = lease.ledger
-        self.current_stage = CurrentStage(self._ledger, job.job_id, lease.owner)
-        self.timer = StageTimer(job.type.value, on_enter=self.current_stage)
-        self.grouping: GroupingEngine | None = engines.grouping if plan.grouping else None
+        self.current_stage = CurrentStage(self._ledger, self.job.job_id, lease.owner)
+        self.timer = StageTimer(self.job.type.value, on_enter=self.current_stage)
+        self.loop = ImageLoop(setup, lease, self.timer)
+        self.grouping = self.loop.grouping
         self.threshold = threshold
-        self._blobs = blobs
-        self.worker = ImageWorker(
-            blobs,
-            engines.cutout(cutout_model).with_options(subject=plan.subject),
-            self.grouping,
-            self.timer,
-            plan,
-            job.request_id,
-        )
-        self._described: dict[str, tuple[np.ndarray, Keypoints | None]] = {}
-        self._succeeded = 0
+        self._blobs = setup.blobs
+        self._chunks = chunks
 
     def run(self) -> dict[str, Any]:
         """Every stage is recorded as the job's current stage as it starts (``CurrentStage``)."""
@@ -106,22 +96,13 @@ class JobWork:
 
     def _run(self) -> dict[str, Any]:
         self._unpack()
-        todo = self._resume()
-        done = len(self.images) - len(todo)
-        for record in todo:
-            result = self.worker.process(record)
-            outcome = result.outcome
-            if result.view is not None:
-                outcome = self._describe(record, result.view, outcome)
-            self._ledger.record_image(self.job.job_id, self.lease.owner, record.image_id, outcome)
-            IMAGES.labels(status=outcome.status.value).inc()  # type: ignore[union-attr]
-            self._succeeded += outcome.status is ImageStatus.SUCCEEDED
-            done += 1
-            self.lease.checkpoint(done)
-        for stage in (DECODE, THUMBNAILS, CUTOUTS, EMBEDDINGS):
-            if stage in self.timer.totals_ms:
-                self._finish(stage, images=self.timer.counts[stage])
-        result: dict[str, Any] = {"succeeded": self._succeeded, "failed": len(self.images) - self._succeeded}
+        if self._chunks is not None:
+            self.images = self._chunks.run(self.timer)
+        self.loop.run(self.images)  # after the chunks, nothing left but reading the descriptors back
+        for stage, total in self.loop.per_image_totals().items():
+            self._finish(stage, images=total["images"])
+        succeeded = self.loop.succeeded
+        result: dict[str, Any] = {"succeeded": succeeded, "failed": len(self.images) - succeeded}
         groups = self._group() if self.grouping is not None else None
         with self.timer.stage(STORE):
             if groups is not None:
@@ -129,58 +110,22 @@ class JobWork:
         self._finish(STORE)
         return result
 
-    def _resume(self) -> list[ImageRecord]:
-        """The images still to do; those an earlier attempt finished are counted and their descriptors
-        read back (progress written once for all of them)."""
-        todo = []
-        for record in self.images:
-            if not self._finished(record):
-                todo.append(record)
-                continue
-            if record.status is ImageStatus.SUCCEEDED:
-                self._succeeded += 1
-                if self.grouping is not None:
-                    self._described[record.image_id] = load_descriptor(
-                        self._blobs, record.outputs[DESCRIPTOR]
-                    )
-        if len(todo) < len(self.images):
-            self.lease.checkpoint(len(self.images) - len(todo))
-        return todo
-
-    def _finished(self, record: ImageRecord) -> bool:
-        if record.status is ImageStatus.PENDING:
-            return False
-        return self.grouping is None or record.status is ImageStatus.FAILED or DESCRIPTOR in record.outputs
-
     def _unpack(self) -> None:
         """The originals from the submit's upload, before any image is read (nothing to do once done)."""
         packed = [PackedImage(image.blob_key, image.size_bytes, image.content_type) for image in self.images]
         with self.timer.stage(DECODE, images=0):
             unpack_upload(self._blobs, upload_key(self.job.tenant_id, self.job.job_id), packed)
 
-    def _describe(self, record: ImageRecord, view: SubjectView, outcome: ImageOutcome) -> ImageOutcome:
-        """The image's descriptor, stored before its outcome is recorded: a recorded image always has
-        one. Only while the lease holds (a stale attempt writes nothing more)."""
-        assert self.grouping is not None
-        with self.timer.stage(EMBEDDINGS, images=0):
-            row = self.grouping.describe([view])[0]
-            found = self.grouping.keypoints([view])
-            points = found[0] if found else None
-            self.lease.checkpoint()
-            key = store_descriptor(self._blobs, record.blob_key, row, points)
-        self._described[record.image_id] = (row, points)
-        return dataclasses.replace(outcome, outputs={**(outcome.outputs or {}), DESCRIPTOR: key})
-
     def _group(self) -> list[tuple[list[str], str]]:
         """(member image ids, representative id) per group, over the images that succeeded."""
         assert self.grouping is not None
         with self.timer.stage(GROUPING):
             # In the job's image order whatever attempt described each: the same groups as one run.
-            ids = [record.image_id for record in self.images if record.image_id in self._described]
+            ids = [record.image_id for record in self.images if record.image_id in self.loop.described]
             groups = []
             if ids:
-                descriptors = np.stack([self._described[image_id][0] for image_id in ids])
-                points = [self._described[image_id][1] for image_id in ids]
+                descriptors = np.stack([self.loop.described[image_id][0] for image_id in ids])
+                points = [self.loop.described[image_id][1] for image_id in ids]
                 verify = None if any(p is None for p in points) else points
                 for group in self.grouping.cluster(descriptors, self.threshold, verify):
                     groups.append(([ids[i] for i in group.members], ids[group.representative]))

@@ -3,8 +3,8 @@ ceiling (native libraries and big images fragment the heap, and RSS rarely shrin
 watchdog kills one mid-job. Huey's consumer health check restarts any process worker that exits; this
 module adds the memory ceiling and the watchdog, checks health every second instead of every ten, and
 lets the scheduler enqueue tasks every N seconds (the reaper), finer than crontab's minute. Before a
-dead worker is replaced, the job it held (``ClaimBoard``) is handed to ``on_orphan`` for an immediate
-retry, instead of waiting for its lease to expire.
+dead worker is replaced, the job (and chunk) it held (``ClaimBoard``) is handed to ``on_orphan`` for an
+immediate retry, instead of waiting for its lease to expire.
 """
 
 from __future__ import annotations
@@ -103,14 +103,15 @@ class RecyclingConsumer(Consumer):
         return healthy
 
     def _hand_on_orphans(self) -> None:
-        """Each dead worker's claimed job to ``on_orphan`` (with the exit code: negative for a signal),
-        before the replacement is forked, so nothing the handler opens is inherited by it."""
+        """Each dead worker's claimed chunk and job to ``on_orphan`` (with the exit code: negative for a
+        signal), before the replacement is forked, so nothing the handler opens is inherited by it."""
         if self._claims is None or self._on_orphan is None:
             return
         self._claims.drain()
         for _, process in self.worker_threads:
-            if not process.is_alive() and (claim := self._claims.take(process.pid)) is not None:
-                self._on_orphan(claim, process.exitcode)
+            if not process.is_alive():
+                for claim in self._claims.take(process.pid):
+                    self._on_orphan(claim, process.exitcode)
 
     def _create_scheduler(self) -> IntervalScheduler:
         return IntervalScheduler(

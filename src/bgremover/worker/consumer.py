@@ -11,7 +11,9 @@ periodic task. Shutdown, whatever the queue backend:
 
 A worker that dies mid-job (SIGKILL, OOM, a native crash, the watchdog) is noticed by the consumer
 within its one-second health check; the job it had posted on the ``ClaimBoard`` is retried at once
-(``Reaper.retry_now``), not after its lease. The lease stays the fallback for a vanished machine.
+(``Reaper.retry_now``), not after its lease, and the chunk of a big job it was running is given back
+(``release_chunk``) for the job's coordinator to take within a poll. The lease stays the fallback for
+a vanished machine.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 
 import psutil
 
+from bgremover.ledger.base import JobLedger
 from bgremover.ledger.factory import ledger_from_url
 from bgremover.observability.logging import get_logger
 from bgremover.observability.metrics import WORKER_DEATHS
@@ -47,14 +50,14 @@ def default_worker_count() -> int:
 
 
 def build_consumer(settings: Settings, workers: int) -> RecyclingConsumer:
-    runtime = WorkerRuntime(settings)
+    claims = ClaimBoard()
+    runtime = WorkerRuntime(settings, board=claims)
     dispatcher = HueyDispatcher.from_url(settings.queue_url, runtime.handle, name=settings.queue_name)
     huey = dispatcher.huey
     huey.on_startup(name="bgr-runtime-start")(runtime.start)
     huey.on_shutdown(name="bgr-runtime-stop")(runtime.stop)
     reap = huey.task(name="reap")(runtime.reap)  # enqueued every BGR_REAPER_INTERVAL_S below
     install_watchdog(huey, settings.job_time_limit_s * HARD_LIMIT_FACTOR)
-    claims = ClaimBoard()
     install_claim_board(huey, claims, TASK_NAME, lambda: runtime.runner.owner)
     return RecyclingConsumer(
         huey,
@@ -83,19 +86,34 @@ class OrphanRetry:
     def __call__(self, claim: Claim, exitcode: int | None) -> None:
         ledger = ledger_from_url(self._settings.database_url, migrate=False)
         try:
-            reaper = Reaper(ledger, self._dispatcher, RetryPolicy.from_settings(self._settings))
-            report = reaper.retry_now(claim.job_id, claim.owner)
+            outcome = self._chunk(ledger, claim) if claim.chunk is not None else self._job(ledger, claim)
         except (*BACKEND_OUTAGE, EnqueueError) as exc:  # the lease expires and a reaper takes over
             WORKER_DEATHS.labels(outcome="unreachable").inc()
             log.warning("orphan_retry_failed", job_id=claim.job_id, error=f"{type(exc).__name__}: {exc}")
             return
         finally:
             ledger.close()
-        outcome = "requeued" if report.requeued else "dead" if report.dead else "gone"
         WORKER_DEATHS.labels(outcome=outcome).inc()
         log.warning(
-            "worker_died_mid_job", job_id=claim.job_id, pid=claim.pid, exitcode=exitcode, outcome=outcome
+            "worker_died_mid_job",
+            job_id=claim.job_id,
+            chunk=claim.chunk,
+            pid=claim.pid,
+            exitcode=exitcode,
+            outcome=outcome,
         )
+
+    def _job(self, ledger: JobLedger, claim: Claim) -> str:
+        reaper = Reaper(ledger, self._dispatcher, RetryPolicy.from_settings(self._settings))
+        report = reaper.retry_now(claim.job_id, claim.owner)
+        return "requeued" if report.requeued else "dead" if report.dead else "gone"
+
+    @staticmethod
+    def _chunk(ledger: JobLedger, claim: Claim) -> str:
+        """A chunk given back is claimable at once: its job's coordinator takes it within a poll (and
+        counts the attempt), so nothing is enqueued."""
+        assert claim.chunk is not None
+        return "released" if ledger.release_chunk(claim.job_id, claim.chunk, claim.owner) else "gone"
 
 
 def run_workers(settings: Settings, workers: int | None = None) -> None:

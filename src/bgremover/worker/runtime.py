@@ -13,6 +13,7 @@ from functools import cached_property
 
 from bgremover.observability.logging import get_logger
 from bgremover.observability.metrics import worker_heartbeat
+from bgremover.pipeline.chunks import ChunkBoard
 from bgremover.pipeline.engines import Engines
 from bgremover.pipeline.runner import JobRunner, RunnerLimits, worker_owner
 from bgremover.resilience.reaper import Reaper
@@ -26,8 +27,10 @@ log = get_logger(__name__)
 
 
 class WorkerRuntime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, board: ChunkBoard | None = None) -> None:
+        """``board``: the supervisor's claim board, where the runner posts each chunk it works on."""
         self.settings = settings
+        self.board = board
 
     @cached_property
     def services(self) -> Services:
@@ -41,6 +44,7 @@ class WorkerRuntime:
             time_limit_s=settings.job_time_limit_s,
             max_attempts=settings.job_max_attempts,
             max_pixels=int(settings.max_image_megapixels * 1_000_000),
+            chunk_images=settings.job_chunk_images,
         )
         return JobRunner(
             ledger=self.services.ledger,
@@ -50,6 +54,7 @@ class WorkerRuntime:
             owner=worker_owner(socket.gethostname(), os.getpid()),
             limits=limits,
             dispatcher=self.services.dispatcher,
+            board=self.board,
         )
 
     @cached_property
