@@ -10,6 +10,8 @@ One run, on ../shared/data:
   moved to new backgrounds, plus hue-rotated colourways that must stay apart; ARI against the objects;
 - fashion_products (the first N): distinct products on one white background; the share of photos
   wrongly put in a group with another (lower is better; no ARI, since the truth is all singletons).
+On the labelled sets, also where the engine's verification stands: how many same-product pairs are
+candidates and verify (per top category on grocery_val), and the ARI if its wrong links were dropped.
 
 Methods (each row also shows its score at its own best threshold, an upper bound no default promises):
 - before (issue 13): the engine as issue 13 found it (12 x 4 x 4 colour bins, no verification);
@@ -218,6 +220,34 @@ class Bench:
         return methods
 
 
+def verification_reach(data: Dataset, method: Method) -> str:
+    """Where verification stands on a labelled set: of the same-product pairs, how many are candidates
+    (each photo's neighbours), how many of those verify (per top category, the folder after the
+    split), how many verified pairs join two products, and the ARI with exactly those dropped (an
+    oracle: what a perfectly precise verifier would add; issue 13 found recall, not precision, short)."""
+    assert data.labels is not None and method.descriptors is not None
+    labels = data.labels
+    same = int(sum(n * (n - 1) // 2 for n in np.bincount(labels)))
+    candidates = [p for p in candidate_pairs(method.descriptors) if labels[p[0]] == labels[p[1]]]
+    verified = set(method.verified)
+    category = [key.split("/")[1] if key.count("/") > 1 else "-" for key in data.keys]
+    reach: dict[str, tuple[int, int]] = {}
+    for i, j in candidates:
+        seen, hit = reach.get(category[i], (0, 0))
+        reach[category[i]] = (seen + 1, hit + ((i, j) in verified))
+    per = ", ".join(f"{name} {hit}/{seen}" for name, (seen, hit) in sorted(reach.items()) if name != "-")
+    right = [p for p in method.verified if labels[p[0]] == labels[p[1]]]
+    wrong = len(method.verified) - len(right)
+    oracle = group_labels(
+        cluster(method.descriptors, DEFAULT_THRESHOLD, method.clustering, right), len(labels)
+    )
+    return (
+        f"same-product pairs {same}, {len(candidates)} candidates, verified {len(right)} of them"
+        f"{f' ({per})' if per else ''}; "
+        f"{wrong} verified pairs join two products; ARI without those {score(data, oracle):.3f}"
+    )
+
+
 def best_over_sweep(data: Dataset, method: Method) -> str:
     """The method's score at its own best threshold: an upper bound no default can promise."""
     if method.descriptors is None:
@@ -301,6 +331,8 @@ def main() -> None:
             best = best_over_sweep(data, method)
             speed = f"{rate:8.1f} img/s ({rate / phash_rate:.4f}x pHash)"
             print(f"  {name:24} {score(data, method.labels):6.3f} {best:22} {speed}")
+        if data.labels is not None:
+            print(f"  engine verification: {verification_reach(data, methods['engine'])}")
         if any(key.startswith("iconic") for key in data.keys):
             for name in ("before (issue 13)", "engine"):
                 print(f"  {name}: {iconic_views(data, methods[name].labels)}")

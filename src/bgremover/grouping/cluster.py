@@ -36,7 +36,8 @@ from bgremover.grouping.threshold import DEFAULT_METHOD, ClusterMethod
 # HDBSCAN needs a few points to estimate density; smaller inputs use the threshold alone.
 MIN_DENSITY_POINTS = 3
 # A verified pair's cosine distance counts this much: closer, not merged outright, since look-alike
-# packaging of one brand verifies too (0.3 and 0.7 measured within 0.03 ARI of 0.5; see verify.py).
+# packaging of one brand verifies too (0.3 and 0.7 measured within 0.03 ARI of 0.5; see verify.py; a hard
+# link, a factor scaled by the inlier count and a transitive closure all scored lower: see engine.py).
 VERIFIED_DISTANCE_FACTOR = 0.5
 
 

@@ -14,13 +14,14 @@ itself; a verified pair must therefore also have similar subject colours (``MIN_
 cosine of the colour histograms) to count.
 
 Measured with ``bench/grouping_quality.py`` on grocery_val, the sod300 near-duplicate set and
-fashion_products (the figures are in the README): 10-15 inliers, a distance factor of 0.3-0.5 and a
-colour gate of 0.7-0.8 all scored within 0.02 ARI of each other; the values below sit in the middle.
-Neighbours: 5 per photo scored 0.564 on grocery_val, 10 and 20 both 0.575 (20 matching twice the
-pairs); keypoints on a 320-pixel view instead of the 224-pixel one the embedding sees scored 0.506 and
-0.810 on the near-duplicates (more keypoints, more chance matches) at twice the cost. A homography or a
-similarity transform instead of the affine model, and a ratio of 0.75 or 0.85, all scored lower on
-grocery_val (0.527-0.544 against 0.547, measured before the colour histogram got 24 hues).
+fashion_products (the figures are in the README): 10-15 inliers, a distance factor of 0.3-0.5 and a colour
+gate of 0.7-0.8 all scored within 0.02 ARI of each other; the values below sit in the middle. Neighbours:
+5 per photo scored 0.564 on grocery_val, 10 and 20 both 0.575 (20 matching twice the pairs); keypoints on
+a 320-pixel view instead of the 224-pixel one the embedding sees scored 0.506 and 0.810 on the
+near-duplicates (more keypoints, more chance matches) at twice the cost; crops of 320-640 pixels with
+500-1,000 keypoints, and other uses of verified pairs, are in :mod:`bgremover.grouping.engine`. A
+homography or a similarity transform instead of the affine model, and a ratio of 0.75 or 0.85, all scored
+lower on grocery_val (0.527-0.544 against 0.547, measured before the colour histogram got 24 hues).
 """
 
 from __future__ import annotations
