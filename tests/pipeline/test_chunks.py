@@ -130,6 +130,21 @@ def test_a_chunked_group_job_gives_exactly_the_records_and_groups_of_one_worker(
     assert (job.progress_done, job.progress_total) == (10, 10)
 
 
+def test_a_job_of_exactly_chunk_images_runs_whole_and_a_duplicate_message_leaves_it_alone(
+    bench: Bench, shared_data: Path
+) -> None:
+    job_id = bench.submit(JobType.REMOVE_BACKGROUND, files(shared_data)[:3])
+    assert bench.ledger.claim(job_id, "busy-worker", lease_seconds=600) is not None
+    bench.runner(chunk_images=3)(job_id)  # the duplicate finds it leased and small: nothing to help with
+    job = bench.ledger.get_job("acme", job_id)
+    assert job is not None and job.status is JobStatus.RUNNING and job.lease_owner == "busy-worker"
+    assert bench.ledger.list_chunks(job_id) == []
+    bench.ledger.release(job_id, "busy-worker")
+    bench.runner(chunk_images=3)(job_id)
+    job = bench.ledger.get_job("acme", job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED and bench.ledger.list_chunks(job_id) == []
+
+
 def test_two_runners_share_one_jobs_chunks_and_the_coordinator_calls_helpers(
     sql_bench: Bench, shared_data: Path, tmp_path: Path
 ) -> None:
