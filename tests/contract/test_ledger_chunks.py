@@ -20,13 +20,6 @@ LEASE_S = 20.0
 COORDINATOR = "coordinator"
 
 
-@pytest.fixture(autouse=True)
-def _sql_only_until_dynamodb_chunks(request: pytest.FixtureRequest) -> None:
-    """The DynamoDB adapter's chunks come in the next commit; the SQL adapter is merged first."""
-    if "dynamodb" in request.node.callspec.id:
-        pytest.skip("DynamoDB chunks not built yet")
-
-
 def running_job(ledger: JobLedger, images: int) -> str:
     """A job of ``images`` images claimed by the coordinator (who may open its chunks)."""
     job_id = new_job(ledger, images)

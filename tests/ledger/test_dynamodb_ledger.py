@@ -24,8 +24,8 @@ from bgremover.ledger import (
     NewJob,
 )
 from bgremover.ledger.base import ApiKeyRecord
-from bgremover.ledger.dynamodb import DynamoDbJobLedger
-from bgremover.ledger.dynamodb_table import INDEXES, TTL_ATTRIBUTE
+from bgremover.ledger.dynamodb import DynamoDbJobLedger, chunk_key, job_key
+from bgremover.ledger.dynamodb_table import INDEXES, TTL_ATTRIBUTE, Table, Write, serialize
 
 MAX_ITEM_BYTES = 400 * 1024
 
@@ -236,3 +236,74 @@ def test_a_tenant_named_like_an_overloaded_partition_sees_only_its_jobs(dynamodb
     assert [job.job_id for job in ledger.list_jobs("keys")] == ["job-1"]
     assert ledger.images_submitted_since("keys", datetime(2000, 1, 1, tzinfo=UTC)) == 2
     assert [record.key_id for record in ledger.key_store().list_keys("keys")] == ["kid"]
+
+
+def test_hundreds_of_chunks_open_over_several_transactions_and_a_half_opened_job_is_completed(
+    dynamodb_url: str,
+) -> None:
+    """TransactWriteItems takes 100 items: a job of 250 one-image chunks is opened in 3. The plan
+    (its chunk size) is stored on the job item with the first, so a coordinator that died half-way is
+    followed by one that writes the missing chunks with the first one's size, whatever its own; and
+    every chunk item stays small, its stage totals included, with no question answered by a Scan."""
+    ledger = DynamoDbJobLedger.from_url(dynamodb_url)
+    calls: list[str] = []
+    ledger._db.client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
+    job_id = uuid.uuid4().hex
+    ledger.create_job(NewJob(job_id, "acme", JobType.GROUP_IMAGES, _images(job_id, 250)))
+    ledger.claim(job_id, "coordinator", 60)
+    opened = ledger.open_chunks(job_id, "coordinator", 1)
+    assert [(c.index, c.start, c.stop) for c in opened] == [(i, i, i + 1) for i in range(250)]
+    assert ledger.list_chunks(job_id) == opened
+
+    client, table = boto3.client("dynamodb"), dynamodb_url.removeprefix("dynamodb://")
+    for index in range(99, 250):  # as if its opener died after its first transaction
+        client.delete_item(TableName=table, Key=serialize(chunk_key(job_id, index)))
+    assert len(ledger.list_chunks(job_id)) == 99
+    ledger.claim(job_id, "coordinator", 60)  # still its lease (renewed)
+    assert ledger.open_chunks(job_id, "coordinator", 50) == opened
+
+    chunk = ledger.claim_chunk(job_id, "w", 30)
+    assert chunk is not None and chunk.index == 0
+    stages = {name: {"ms": 123456.789, "images": 50} for name in STAGE_NAMES}
+    ledger.heartbeat_chunk(job_id, 0, "w", 30, done=1)
+    ledger.finish_chunk(job_id, 0, "w", stages)
+    item = client.get_item(TableName=table, Key=serialize(chunk_key(job_id, 0)))["Item"]
+    assert _item_bytes(item) < 1_000
+    job_item = client.get_item(TableName=table, Key=serialize(job_key(job_id)))["Item"]
+    assert _item_bytes(job_item) < 4_000
+    assert "Scan" not in calls
+
+
+STAGE_NAMES = ("upload", "decode", "thumbnail", "cutout", "mask", "descriptors", "grouping", "outputs")
+
+
+def test_a_plain_write_that_meets_a_transaction_is_tried_again() -> None:
+    """DynamoDB refuses an UpdateItem on an item inside an ongoing transaction, and botocore does not
+    retry it: a coordinator renewing its job's lease while chunk workers check that item would fail."""
+    conflict = ClientError({"Error": {"Code": "TransactionConflictException"}}, "UpdateItem")
+    refused = ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "UpdateItem")
+    throttled = ClientError({"Error": {"Code": "ValidationException"}}, "UpdateItem")
+
+    class Client:
+        def __init__(self, answers: list[Any]) -> None:
+            self.answers = answers
+            self.calls = 0
+
+        def update_item(self, **_: Any) -> dict[str, Any]:
+            self.calls += 1
+            answer = self.answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    write = Write({"pk": "JOB#j", "sk": "#JOB"}, sets={"x": 1})
+    client = Client([conflict, conflict, {"Attributes": {"x": {"N": "1"}}}])
+    assert Table(client, "t").update(write) == {"x": 1}
+    assert client.calls == 3
+    assert Table(Client([conflict, refused]), "t").update(write) is None
+    with pytest.raises(ClientError, match="ValidationException"):
+        Table(Client([throttled]), "t").update(write)
+    with pytest.raises(ClientError, match="TransactionConflict"):
+        Table(Client([conflict] * 5), "t").update(write)

@@ -16,6 +16,7 @@ job                    ``JOB#{job_id}``                  ``#JOB``    1-4 KB: opt
                                                                      JSON; the result without its groups
 image (one per image)  ``JOB#{job_id}``                  ``IMG#{id}`` ~0.5 KB (names, blob keys, outputs)
 group of a result      ``JOB#{job_id}``                  ``GRP#{token}#{n}`` ≤ 12 KB (1,000 image ids)
+chunk of a big job     ``JOB#{job_id}``                  ``CHK#{n:05}`` ≤ 1 KB (bounds, lease, stage totals)
 idempotency key        ``IDEM#{tenant}#{key}``           ``#IDEM``   ~0.2 KB; TTL ``expires_at``
 webhook delivery       ``DLV#{delivery_id}``             ``#DLV``    ~0.5 KB
 API key                ``KEY#{key_id}``                  ``#KEY``    ~0.2 KB
@@ -24,6 +25,18 @@ API key                ``KEY#{key_id}``                  ``#KEY``    ~0.2 KB
 So no item grows with the image count: a job of 1,000 images is one job item, 1,000 image items and
 its groups, each far under DynamoDB's 400 KB limit; ``list_images`` and a result's groups are read
 by ``Query`` on the job's partition.
+
+Chunks of a big job (``open_chunks``, issue 16): one item per chunk in the job's partition, so
+``list_chunks`` is one consistent ``Query`` (the 20 chunks of a 1,000-image job: under 20 KB, at
+most 5 read units), and they live as long as the job's other items (no TTL: jobs are not expired
+here). The chunk size is stored on the job item (``chunk_images``) in the transaction that writes
+the first 99 chunks (100 items a transaction): that plan makes opening idempotent even where it
+takes several transactions and its opener died between them. Every chunk write is a transaction
+with a ``ConditionCheck`` that the job is running (a cancel stops every chunk worker): a heartbeat
+or a finish is 2 items (about 4 write units), a ``record_chunk_image`` 3 items (about 6, against 4
+for ``record_image``). Those checks make the job item busy while many workers run its chunks; a
+plain write meeting one is retried (``Table.update``), as transactions meeting each other are
+(``Table.transact``).
 
 Global secondary indexes (sparse: an item is in an index only while it has the index's key), which
 answer every question of the reaper, the quotas and the sender without a ``Scan``:
@@ -58,6 +71,8 @@ import boto3
 
 from bgremover.ledger.base import (
     IDEMPOTENCY_TTL,
+    Chunk,
+    ChunkStatus,
     IdempotencyConflictError,
     ImageOutcome,
     ImageRecord,
@@ -84,6 +99,8 @@ from bgremover.ledger.dynamodb_table import (
 )
 
 JOB_SK = "#JOB"
+CHUNK_SK_PREFIX = "CHK#"
+TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
 _ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 _OWNED = "#lease_owner = :owner AND #status = :running"
 _CONDITION = "ConditionalCheckFailed"
@@ -91,6 +108,11 @@ _CONDITION = "ConditionalCheckFailed"
 
 def job_key(job_id: str) -> dict[str, str]:
     return {"pk": f"JOB#{job_id}", "sk": JOB_SK}
+
+
+def chunk_key(job_id: str, index: int) -> dict[str, str]:
+    """A chunk's item, in its job's partition; the zero-padded index sorts chunks in order."""
+    return {"pk": f"JOB#{job_id}", "sk": f"{CHUNK_SK_PREFIX}{index:05d}"}
 
 
 def tenant_sort_key(created_us: int, job_id: str) -> str:
@@ -454,18 +476,7 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
         self._owned(job_id, owner, stages=dumps(stages))
 
     def record_image(self, job_id: str, owner: str, image_id: str, outcome: ImageOutcome) -> None:
-        values: dict[str, Any] = {
-            name: getattr(outcome, name)
-            for name in ("width", "height", "group_id")
-            if getattr(outcome, name) is not None
-        }
-        if outcome.outputs is not None:
-            values["outputs"] = dumps(outcome.outputs)
-        if outcome.error is not None:
-            values["error"] = dumps(outcome.error)
-        if outcome.status is not None:
-            values["status"] = outcome.status.value
-            values.setdefault("error", None)
+        values = _image_values(outcome)
         if not values:
             return
         image = Write(
@@ -666,9 +677,232 @@ class DynamoDbJobLedger(DynamoDbWebhookOutbox):
         ]
         return _job(item, {**loads(item["result"]), "groups": groups})
 
+    # --- chunks of a big job --------------------------------------------------------------------
+    # Every chunk write is a transaction: the chunk's own condition (its lease) and a ConditionCheck
+    # that the job is still running, so a cancel or a failure stops every chunk worker at its next
+    # write. The chunk plan (``chunk_images``) is written on the job item with the first chunks: it
+    # is what makes opening idempotent even over several transactions (more than 99 chunks).
+
+    def open_chunks(self, job_id: str, owner: str, chunk_images: int) -> list[Chunk]:
+        if chunk_images < 1:
+            raise ValueError(f"chunk_images must be at least 1, not {chunk_images}")
+        for _ in range(3):
+            item = self._db.get(job_key(job_id))
+            if item is None or item.get("lease_owner") != owner or item["status"] != JobStatus.RUNNING:
+                raise LeaseLostError(job_id)
+            planned_size = item.get("chunk_images")
+            size = chunk_images if planned_size is None else int(planned_size)
+            existing = self.list_chunks(job_id)
+            have = {chunk.index for chunk in existing}
+            missing = [c for c in _plan(job_id, int(item["progress_total"]), size) if c.index not in have]
+            if planned_size is not None and not missing:
+                return existing
+            # Chunks are missing only where an earlier opener died between its transactions.
+            if self._put_chunks(job_id, owner, missing, plan=None if planned_size is not None else size):
+                return sorted([*existing, *missing], key=lambda chunk: chunk.index)
+        raise RuntimeError(f"job {job_id}: its chunks kept changing while they were opened")
+
+    def _put_chunks(self, job_id: str, owner: str, chunks: list[Chunk], *, plan: int | None) -> bool:
+        """Write new chunk items, 99 to a transaction beside the owner's lease check (the first one
+        also sets the plan on the job item when ``plan`` is given). False when one was refused for
+        another reason than the lease (the same owner opened them at once): read again."""
+        batch = TRANSACTION_ITEMS - 1
+        for start in range(0, max(len(chunks), 1), batch):
+            if plan is not None and start == 0:
+                write = Write(
+                    job_key(job_id),
+                    sets={"chunk_images": plan},
+                    condition=f"{_OWNED} AND attribute_not_exists(#chunk_images)",
+                    values={":owner": owner, ":running": JobStatus.RUNNING.value},
+                )
+                guard = {"Update": write.params(self._db.name)}
+            else:
+                guard = self._lease_check(job_id, owner)
+            puts = [
+                {
+                    "Put": {
+                        "TableName": self._db.name,
+                        "Item": serialize(_chunk_item(chunk)),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+                for chunk in chunks[start : start + batch]
+            ]
+            refused = self._db.transact([guard, *puts])
+            if refused is not None:
+                if not self._holds(job_id, owner):
+                    raise LeaseLostError(job_id)
+                return False
+        return True
+
+    def claim_chunk(self, job_id: str, owner: str, lease_seconds: float) -> Chunk | None:
+        while True:
+            now = self._now()
+            candidate = next((chunk for chunk in self.list_chunks(job_id) if _claimable(chunk, now)), None)
+            if candidate is None:
+                return None
+            expires = now + timedelta(seconds=lease_seconds)
+            write = Write(
+                chunk_key(job_id, candidate.index),
+                sets={
+                    "status": ChunkStatus.RUNNING.value,
+                    "lease_owner": owner,
+                    "lease_expires_at": micros(expires),
+                },
+                adds={"attempts": 1},
+                # The attempts read pin the version: a claim in between makes this one look again.
+                condition=(
+                    "#attempts = :seen AND "
+                    "(#status = :pending OR (#status = :running AND #lease_expires_at < :now))"
+                ),
+                values={
+                    ":seen": candidate.attempts,
+                    ":pending": ChunkStatus.PENDING.value,
+                    ":running": ChunkStatus.RUNNING.value,
+                    ":now": micros(now),
+                },
+            )
+            refused = self._db.transact(
+                [self._running_check(job_id), {"Update": write.params(self._db.name)}]
+            )
+            if refused is None:
+                return Chunk(
+                    job_id=job_id,
+                    index=candidate.index,
+                    start=candidate.start,
+                    stop=candidate.stop,
+                    status=ChunkStatus.RUNNING,
+                    attempts=candidate.attempts + 1,
+                    done=candidate.done,
+                    lease_owner=owner,
+                    lease_expires_at=from_micros(micros(expires)),
+                    stages=candidate.stages,
+                )
+            if refused[0] == _CONDITION:
+                return None  # the job is not running
+            # Another worker took this chunk between the read and the write: look again.
+
+    def heartbeat_chunk(
+        self, job_id: str, index: int, owner: str, lease_seconds: float, *, done: int | None = None
+    ) -> None:
+        values: dict[str, Any] = {"lease_expires_at": micros(self._now() + timedelta(seconds=lease_seconds))}
+        if done is not None:
+            values["done"] = done
+        self._chunk_owned(job_id, index, owner, values)
+
+    def record_chunk_image(
+        self, job_id: str, index: int, owner: str, image_id: str, outcome: ImageOutcome
+    ) -> None:
+        values = _image_values(outcome)
+        if not values:
+            return
+        image = Write(
+            {"pk": f"JOB#{job_id}", "sk": f"IMG#{image_id}"}, sets=values, condition="attribute_exists(pk)"
+        )
+        chunk = {
+            "ConditionCheck": {
+                "TableName": self._db.name,
+                "Key": serialize(chunk_key(job_id, index)),
+                "ConditionExpression": _OWNED,
+                "ExpressionAttributeNames": {"#lease_owner": "lease_owner", "#status": "status"},
+                "ExpressionAttributeValues": serialize(
+                    {":owner": owner, ":running": ChunkStatus.RUNNING.value}
+                ),
+            }
+        }
+        refused = self._db.transact(
+            [self._running_check(job_id), chunk, {"Update": image.params(self._db.name)}]
+        )
+        if refused is None or refused == ["None", "None", _CONDITION]:
+            return  # the image alone refused: it does not exist, nothing to record (as record_image)
+        raise LeaseLostError(job_id)
+
+    def finish_chunk(self, job_id: str, index: int, owner: str, stages: dict[str, dict[str, Any]]) -> None:
+        item = self._db.get(chunk_key(job_id, index))  # its bounds never change: reading them is safe
+        if item is None:
+            raise LeaseLostError(job_id)
+        self._chunk_owned(
+            job_id,
+            index,
+            owner,
+            {
+                "status": ChunkStatus.DONE.value,
+                "done": int(item["stop"]) - int(item["start"]),
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "stages": dumps(stages),
+            },
+        )
+
+    def release_chunk(self, job_id: str, index: int, owner: str) -> bool:
+        write = Write(
+            chunk_key(job_id, index),
+            sets={"status": ChunkStatus.PENDING.value, "lease_owner": None, "lease_expires_at": None},
+            condition=_OWNED,
+            values={":owner": owner, ":running": ChunkStatus.RUNNING.value},
+        )
+        return self._db.update(write) is not None
+
+    def list_chunks(self, job_id: str) -> list[Chunk]:
+        items = self._db.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :chunks)",
+            ExpressionAttributeValues=serialize({":pk": f"JOB#{job_id}", ":chunks": CHUNK_SK_PREFIX}),
+            ConsistentRead=True,
+        )
+        return [_chunk(item) for item in items]
+
+    def _chunk_owned(self, job_id: str, index: int, owner: str, values: dict[str, Any]) -> None:
+        """Apply ``values`` to the chunk only while ``owner`` holds it and its job is running; else
+        ``LeaseLostError``."""
+        write = Write(
+            chunk_key(job_id, index),
+            sets=values,
+            condition=_OWNED,
+            values={":owner": owner, ":running": ChunkStatus.RUNNING.value},
+        )
+        if (
+            self._db.transact([self._running_check(job_id), {"Update": write.params(self._db.name)}])
+            is not None
+        ):
+            raise LeaseLostError(job_id)
+
+    def _running_check(self, job_id: str) -> dict[str, Any]:
+        """A transaction's check that the job is running, whoever holds its lease (chunk writes)."""
+        return {
+            "ConditionCheck": {
+                "TableName": self._db.name,
+                "Key": serialize(job_key(job_id)),
+                "ConditionExpression": "#status = :running",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": serialize({":running": JobStatus.RUNNING.value}),
+            }
+        }
+
+    def _holds(self, job_id: str, owner: str) -> bool:
+        item = self._db.get(job_key(job_id))
+        return item is not None and item.get("lease_owner") == owner and item["status"] == JobStatus.RUNNING
+
 
 def _idempotency_pk(tenant_id: str, key: str) -> str:
     return f"IDEM#{tenant_id}#{key}"
+
+
+def _image_values(outcome: ImageOutcome) -> dict[str, Any]:
+    """The attributes an outcome sets: ``None`` fields are left as they were; a new status clears the
+    error (a ``None`` value removes it) unless the outcome names one."""
+    values: dict[str, Any] = {
+        name: getattr(outcome, name)
+        for name in ("width", "height", "group_id")
+        if getattr(outcome, name) is not None
+    }
+    if outcome.outputs is not None:
+        values["outputs"] = dumps(outcome.outputs)
+    if outcome.error is not None:
+        values["error"] = dumps(outcome.error)
+    if outcome.status is not None:
+        values["status"] = outcome.status.value
+        values.setdefault("error", None)
+    return values
 
 
 def _job(item: dict[str, Any], result: dict[str, Any] | None) -> Job:
@@ -707,4 +941,48 @@ def _image(item: dict[str, Any]) -> ImageRecord:
         height=None if item.get("height") is None else int(item["height"]),
         group_id=item.get("group_id"),
         outputs=loads(item.get("outputs")) or {},
+    )
+
+
+def _plan(job_id: str, total: int, size: int) -> list[Chunk]:
+    """The chunks of a job of ``total`` images, ``size`` to a chunk (the last may be shorter)."""
+    return [
+        Chunk(job_id, index, start, min(start + size, total), ChunkStatus.PENDING)
+        for index, start in enumerate(range(0, total, size))
+    ]
+
+
+def _chunk_item(chunk: Chunk) -> dict[str, Any]:
+    return {
+        **chunk_key(chunk.job_id, chunk.index),
+        "job_id": chunk.job_id,
+        "chunk_index": chunk.index,
+        "start": chunk.start,
+        "stop": chunk.stop,
+        "status": chunk.status.value,
+        "attempts": chunk.attempts,
+        "done": chunk.done,
+        "stages": dumps(chunk.stages),
+    }
+
+
+def _claimable(chunk: Chunk, now: datetime) -> bool:
+    if chunk.status is ChunkStatus.PENDING:
+        return True
+    expires = chunk.lease_expires_at
+    return chunk.status is ChunkStatus.RUNNING and expires is not None and expires < now
+
+
+def _chunk(item: dict[str, Any]) -> Chunk:
+    return Chunk(
+        job_id=item["job_id"],
+        index=int(item["chunk_index"]),
+        start=int(item["start"]),
+        stop=int(item["stop"]),
+        status=ChunkStatus(item["status"]),
+        attempts=int(item["attempts"]),
+        done=int(item["done"]),
+        lease_owner=item.get("lease_owner"),
+        lease_expires_at=from_micros(item.get("lease_expires_at")),
+        stages=loads(item.get("stages")) or {},
     )

@@ -143,6 +143,10 @@ def condition_failed(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def _transaction_conflict(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "TransactionConflictException"
+
+
 def cancellation_codes(error: ClientError) -> list[str] | None:
     """Why each item of a canceled transaction failed (``ConditionalCheckFailed``, ``None``, ...);
     ``None`` when ``error`` is not a canceled transaction."""
@@ -273,14 +277,24 @@ class Table:
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def update(self, write: Write, **extra: Any) -> dict[str, Any] | None:
-        """The item as written (``ReturnValues`` in ``extra``), or ``None`` when the condition failed."""
-        try:
-            response = self.client.update_item(**write.params(self.name), **extra)
-        except ClientError as error:
-            if condition_failed(error):
-                return None
-            raise
-        return deserialize(response.get("Attributes", {}))
+        """The item as written (``ReturnValues`` in ``extra``), or ``None`` when the condition failed.
+        A write that meets a transaction on the same item is refused by DynamoDB, and botocore does
+        not retry that (``TransactionConflictException``): it is tried again here, as ``transact``
+        does. A big job's chunk writes check its job item in transactions while the coordinator
+        renews the job's lease with plain updates, so they meet."""
+        params = write.params(self.name)
+        for attempt in range(_CONFLICT_RETRIES):
+            try:
+                response = self.client.update_item(**params, **extra)
+            except ClientError as error:
+                if condition_failed(error):
+                    return None
+                if not _transaction_conflict(error) or attempt == _CONFLICT_RETRIES - 1:
+                    raise
+                time.sleep(0.01 * 2**attempt)
+                continue
+            return deserialize(response.get("Attributes", {}))
+        raise AssertionError("unreachable")
 
     def transact(self, actions: list[dict[str, Any]]) -> list[str] | None:
         """All of ``actions`` or none: ``None`` when they applied, else each one's cancellation code
