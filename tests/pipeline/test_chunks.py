@@ -1,6 +1,7 @@
-"""Big jobs in chunks, on the real pipeline and models, on SQLite and PostgreSQL: the same groups and
-per-image records as one worker, several runners sharing one job, a coordinator that dies, cancel, a
-chunk tried too often, stage totals and progress."""
+"""Big jobs in chunks, on the real pipeline and models, on SQLite and PostgreSQL (and DynamoDB where
+the ledger's concurrency matters): the same groups and per-image records as one worker, several
+runners sharing one job, a coordinator that dies, cancel, a chunk tried too often, stage totals and
+progress."""
 
 from __future__ import annotations
 
@@ -93,9 +94,9 @@ def stage_images(bench: Bench, job_id: str) -> dict[str, Any]:
 
 
 def test_a_chunked_group_job_gives_exactly_the_records_and_groups_of_one_worker(
-    sql_bench: Bench, shared_data: Path
+    every_bench: Bench, shared_data: Path
 ) -> None:
-    bench = sql_bench
+    bench = every_bench
     whole = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
     bench.runner(chunk_images=0)(whole)
     chunked = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
@@ -146,9 +147,9 @@ def test_a_job_of_exactly_chunk_images_runs_whole_and_a_duplicate_message_leaves
 
 
 def test_two_runners_share_one_jobs_chunks_and_the_coordinator_calls_helpers(
-    sql_bench: Bench, shared_data: Path, tmp_path: Path
+    every_bench: Bench, shared_data: Path, tmp_path: Path
 ) -> None:
-    bench = sql_bench
+    bench = every_bench
     reference = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
     bench.runner(chunk_images=0)(reference)
     job_id = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
@@ -181,9 +182,9 @@ def test_two_runners_share_one_jobs_chunks_and_the_coordinator_calls_helpers(
 
 
 def test_a_dead_coordinators_job_is_finished_by_the_next_claimant_exactly_once(
-    sql_bench: Bench, shared_data: Path
+    every_bench: Bench, shared_data: Path
 ) -> None:
-    bench, real = sql_bench, sql_bench.ledger
+    bench, real = every_bench, every_bench.ledger
     reference = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
     bench.runner(chunk_images=0)(reference)
     job_id = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
