@@ -139,7 +139,9 @@ class JobRunner:
     def _is_big(self, images: list[ImageRecord]) -> bool:
         return 0 < self.limits.chunk_images < len(images)
 
-    def _chunk_work(self, setup: ImageSetup, images: list[ImageRecord], time_limit_s: float) -> ChunkWork:
+    def _chunk_work(
+        self, setup: ImageSetup, images: list[ImageRecord] | None, time_limit_s: float
+    ) -> ChunkWork:
         limits = ChunkLimits(self.limits.lease_s, time_limit_s, self.limits.max_attempts)
         return ChunkWork(setup, self.ledger, self.owner, limits, images=images, board=self.board)
 
@@ -169,11 +171,7 @@ class JobRunner:
                 if config.job_time_limit_s is not None:
                     extend_guard(config.job_time_limit_s)
                 time_limit_s = config.job_time_limit_s or self.limits.time_limit_s
-                images = self.ledger.list_images(job.tenant_id, job.job_id)
-                ran = self._chunk_work(self._setup(job, config), images, time_limit_s).run_all()
-            except LeaseLostError:
-                log.info("chunk_lease_lost")  # canceled, failed, or taken over after our lease expired
-                return
+                ran = self._chunk_work(self._setup(job, config), None, time_limit_s).run_all()
             except KeyboardInterrupt:
                 raise
             except (ParameterStoreError, JobTimeLimitError, *BACKEND_OUTAGE) as exc:
