@@ -16,7 +16,7 @@ from pipeline_support import Bench, product
 from test_runner import smaller
 
 from bgremover.ledger import ImageStatus, JobStatus, JobType
-from bgremover.ledger.base import ChunkStatus, ImageOutcome, JobLedger
+from bgremover.ledger.base import ChunkStatus, ImageOutcome, JobLedger, LeaseLostError
 from bgremover.ledger.factory import ledger_from_url
 from bgremover.queue.huey_queue import HueyDispatcher
 
@@ -285,3 +285,28 @@ def wait_for(probe: Callable[[], Any], timeout_s: float = 30.0) -> Any:
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
     return value
+
+
+def test_a_coordinator_waiting_on_a_stuck_chunk_fails_the_job_at_its_time_limit(
+    sql_bench: Bench, shared_data: Path
+) -> None:
+    bench, real = sql_bench, sql_bench.ledger
+    job_id = bench.submit(JobType.REMOVE_BACKGROUND, files(shared_data)[:4])
+    assert real.claim(job_id, "first", lease_seconds=600) is not None
+    real.open_chunks(job_id, "first", 2)
+    assert real.claim_chunk(job_id, "stuck-helper", lease_seconds=600) is not None  # alive, never done
+    real.release(job_id, "first")
+
+    started = time.monotonic()
+    bench.runner(chunk_images=2, time_limit_s=4)(job_id)
+    assert time.monotonic() - started < 30
+    job = real.get_job("acme", job_id)
+    assert job is not None and job.status is JobStatus.FAILED and job.error is not None, job
+    assert job.error["type"].endswith("job-time-limit") and job.error["status"] == 504
+    chunks = real.list_chunks(job_id)
+    assert [(c.status, c.lease_owner) for c in chunks] == [
+        (ChunkStatus.RUNNING, "stuck-helper"),
+        (ChunkStatus.DONE, None),
+    ], "the coordinator ran the other chunk, then waited"
+    with pytest.raises(LeaseLostError):  # the stuck helper's next write: it stops there
+        real.heartbeat_chunk(job_id, 0, "stuck-helper", 600)
