@@ -310,3 +310,31 @@ def test_a_coordinator_waiting_on_a_stuck_chunk_fails_the_job_at_its_time_limit(
     ], "the coordinator ran the other chunk, then waited"
     with pytest.raises(LeaseLostError):  # the stuck helper's next write: it stops there
         real.heartbeat_chunk(job_id, 0, "stuck-helper", 600)
+
+
+def test_a_helper_whose_chunk_was_taken_over_goes_on_with_the_next_one(
+    sql_bench: Bench, shared_data: Path
+) -> None:
+    bench, real = sql_bench, sql_bench.ledger
+    job_id = bench.submit(JobType.REMOVE_BACKGROUND, files(shared_data)[:6])
+    assert real.claim(job_id, "coordinator", lease_seconds=600) is not None
+    real.open_chunks(job_id, "coordinator", 2)
+
+    def take_over(recorded: int) -> None:
+        if recorded == 1:  # its lease lapsed (a long pause) and another worker took the chunk
+            assert real.release_chunk(job_id, 0, helper.owner)
+            assert real.claim_chunk(job_id, "other", lease_seconds=600) is not None
+
+    bench.ledger = watched = Watched(real, take_over)  # type: ignore[assignment]
+    helper = bench.runner(chunk_images=2)
+    helper(job_id)
+    bench.ledger = real
+
+    assert watched.chunks == [0, 1, 2]
+    assert watched.recorded == ["img-0001", "img-0003", "img-0004", "img-0005", "img-0006"]
+    chunks = real.list_chunks(job_id)
+    assert [(c.status, c.lease_owner) for c in chunks] == [
+        (ChunkStatus.RUNNING, "other"),
+        (ChunkStatus.DONE, None),
+        (ChunkStatus.DONE, None),
+    ]
