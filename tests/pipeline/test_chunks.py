@@ -338,3 +338,30 @@ def test_a_helper_whose_chunk_was_taken_over_goes_on_with_the_next_one(
         (ChunkStatus.DONE, None),
         (ChunkStatus.DONE, None),
     ]
+
+
+def test_a_retry_under_another_chunk_size_goes_on_in_the_chunks_already_there(
+    sql_bench: Bench, shared_data: Path
+) -> None:
+    bench, real = sql_bench, sql_bench.ledger
+    job_id = bench.submit(JobType.REMOVE_BACKGROUND, files(shared_data)[:6])
+
+    def die(recorded: int) -> None:
+        if recorded == 1:
+            raise Killed
+
+    bench.ledger = Watched(real, die)  # type: ignore[assignment]
+    first = bench.runner(chunk_images=2, lease_s=1)
+    with pytest.raises(Killed):
+        first(job_id)
+    real.release(job_id, first.owner)  # its supervisor saw it die; the chunk's lease is left to run out
+    bench.ledger = retry = Watched(real)  # type: ignore[assignment]
+    bench.runner(chunk_images=0, lease_s=0.5)(job_id)  # redeployed with splitting off
+    bench.ledger = real
+
+    assert sorted(retry.chunks) == [0, 1, 2], "the existing chunks, the dead one's once its lease ran out"
+    assert sorted(retry.recorded) == ["img-0002", "img-0003", "img-0004", "img-0005", "img-0006"], (
+        "none twice"
+    )
+    job = real.get_job("acme", job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED and job.progress_done == 6
