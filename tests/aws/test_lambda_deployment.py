@@ -196,6 +196,8 @@ def deployment(
                 {
                     "BGR_MODEL_DIR": worker_models,
                     "AWS_ENDPOINT_URL_SSM": ssm.url,
+                    "AWS_ENDPOINT_URL_LAMBDA": service.endpoint_url,  # a big job's helper invocations
+                    **variant.get("worker_env", {}),
                     **({"AWS_XRAY_DAEMON_ADDRESS": xray.address} if traced else {}),
                 },
                 timeout_s=300,
@@ -383,3 +385,25 @@ def test_thirty_photos_of_2_mb_by_direct_upload_then_the_worker_in_the_lambda_ru
     emf = emf_documents(deployment.worker.log)
     assert sum(value for value, _ in metric_values(emf, "ImagesSucceeded")) == 30
     assert not deployment.xray.documents
+
+
+@pytest.mark.parametrize(
+    "deployment", [{"traced": False, "worker_env": {"BGR_JOB_CHUNK_IMAGES": "2"}}], indirect=True
+)
+def test_a_big_jobs_chunks_are_shared_by_parallel_worker_invocations(deployment: Deployment) -> None:
+    """Twelve photos in chunks of two: the invocation that claims the job invokes the worker once per
+    chunk beyond its own, and the helper invocations (two run at once here) share the chunks."""
+    job_id, _ = deployment.submit(12)
+    job = deployment.wait_final(job_id, 600)
+    assert job.status == "succeeded" and job.progress_done == 12, job
+    chunks = deployment.ledger.list_chunks(job_id)
+    assert [(c.start, c.stop, c.status) for c in chunks] == [(n, n + 2, "done") for n in range(0, 12, 2)]
+    images = deployment.ledger.list_images(TENANT, job_id)
+    assert all(image.status == "succeeded" and image.group_id for image in images)
+    deadline = time.monotonic() + 120
+    while len(deployment.worker.outcomes) < 6 and time.monotonic() < deadline:
+        time.sleep(0.5)  # the helper messages that found no chunk left end too
+    assert len(deployment.worker.outcomes) == 6 and not any(o.error for o in deployment.worker.outcomes)
+    emf = emf_documents(deployment.worker.log)
+    per_invocation = [value for value, _ in metric_values(emf, "ImagesSucceeded") if value]
+    assert sum(per_invocation) == 12 and len(per_invocation) >= 2, per_invocation

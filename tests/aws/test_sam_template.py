@@ -71,6 +71,13 @@ def test_only_the_worker_reads_ssm_and_only_the_tenants_configuration(template: 
             assert "*" not in statement["Action"] and not str(statement["Resource"]).endswith(":*")
 
 
+def test_the_worker_may_invoke_itself_for_a_big_jobs_chunks_and_nothing_else(template: Any) -> None:
+    worker = template["Resources"]["WorkerFunction"]
+    invokes = [s for s in statements(worker) if "lambda:InvokeFunction" in str(s["Action"])]
+    assert [s["Resource"]["Fn::Sub"].rsplit(":", 1)[1] for s in invokes] == ["${Stage}-bg-remover-worker"]
+    assert worker["Properties"]["FunctionName"] == {"Fn::Sub": "${Stage}-bg-remover-worker"}
+
+
 def test_bucket_is_private_encrypted_and_expires_blobs(template: Any) -> None:
     bucket = template["Resources"]["BlobBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())

@@ -43,6 +43,17 @@ def sql_bench(request: pytest.FixtureRequest, tmp_path: Path, engines: Engines) 
         yield from _bench(request.getfixturevalue("postgres_url"), tmp_path, engines)
 
 
+@pytest.fixture(params=["sqlite", "postgresql", "dynamodb"])
+def every_bench(request: pytest.FixtureRequest, tmp_path: Path, engines: Engines) -> Iterator[Bench]:
+    """The bench on every ledger: SQLite, PostgreSQL and DynamoDB (moto)."""
+    urls = {
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'ledger.db'}",
+        "postgresql": lambda: request.getfixturevalue("postgres_url"),
+        "dynamodb": lambda: request.getfixturevalue("dynamodb_url"),
+    }
+    yield from _bench(urls[request.param](), tmp_path, engines)
+
+
 def _bench(ledger_url: str, tmp_path: Path, engines: Engines) -> Iterator[Bench]:
     ledger = ledger_from_url(ledger_url)
     yield Bench(ledger, LocalBlobStore(tmp_path / "blobs"), tmp_path / "params", engines, ledger_url)

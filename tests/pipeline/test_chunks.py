@@ -1,6 +1,7 @@
-"""Big jobs in chunks, on the real pipeline and models, on SQLite and PostgreSQL: the same groups and
-per-image records as one worker, several runners sharing one job, a coordinator that dies, cancel, a
-chunk tried too often, stage totals and progress."""
+"""Big jobs in chunks, on the real pipeline and models, on SQLite and PostgreSQL (and DynamoDB where
+the ledger's concurrency matters): the same groups and per-image records as one worker, several
+runners sharing one job, a coordinator that dies, cancel, a chunk tried too often, stage totals and
+progress."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pipeline_support import Bench, product
 from test_runner import smaller
 
 from bgremover.ledger import ImageStatus, JobStatus, JobType
-from bgremover.ledger.base import ChunkStatus, ImageOutcome, JobLedger
+from bgremover.ledger.base import ChunkStatus, ImageOutcome, JobLedger, LeaseLostError
 from bgremover.ledger.factory import ledger_from_url
 from bgremover.queue.huey_queue import HueyDispatcher
 
@@ -93,9 +94,9 @@ def stage_images(bench: Bench, job_id: str) -> dict[str, Any]:
 
 
 def test_a_chunked_group_job_gives_exactly_the_records_and_groups_of_one_worker(
-    sql_bench: Bench, shared_data: Path
+    every_bench: Bench, shared_data: Path
 ) -> None:
-    bench = sql_bench
+    bench = every_bench
     whole = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
     bench.runner(chunk_images=0)(whole)
     chunked = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
@@ -130,10 +131,25 @@ def test_a_chunked_group_job_gives_exactly_the_records_and_groups_of_one_worker(
     assert (job.progress_done, job.progress_total) == (10, 10)
 
 
-def test_two_runners_share_one_jobs_chunks_and_the_coordinator_calls_helpers(
-    sql_bench: Bench, shared_data: Path, tmp_path: Path
+def test_a_job_of_exactly_chunk_images_runs_whole_and_a_duplicate_message_leaves_it_alone(
+    bench: Bench, shared_data: Path
 ) -> None:
-    bench = sql_bench
+    job_id = bench.submit(JobType.REMOVE_BACKGROUND, files(shared_data)[:3])
+    assert bench.ledger.claim(job_id, "busy-worker", lease_seconds=600) is not None
+    bench.runner(chunk_images=3)(job_id)  # the duplicate finds it leased and small: nothing to help with
+    job = bench.ledger.get_job("acme", job_id)
+    assert job is not None and job.status is JobStatus.RUNNING and job.lease_owner == "busy-worker"
+    assert bench.ledger.list_chunks(job_id) == []
+    bench.ledger.release(job_id, "busy-worker")
+    bench.runner(chunk_images=3)(job_id)
+    job = bench.ledger.get_job("acme", job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED and bench.ledger.list_chunks(job_id) == []
+
+
+def test_two_runners_share_one_jobs_chunks_and_the_coordinator_calls_helpers(
+    every_bench: Bench, shared_data: Path, tmp_path: Path
+) -> None:
+    bench = every_bench
     reference = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
     bench.runner(chunk_images=0)(reference)
     job_id = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
@@ -166,9 +182,9 @@ def test_two_runners_share_one_jobs_chunks_and_the_coordinator_calls_helpers(
 
 
 def test_a_dead_coordinators_job_is_finished_by_the_next_claimant_exactly_once(
-    sql_bench: Bench, shared_data: Path
+    every_bench: Bench, shared_data: Path
 ) -> None:
-    bench, real = sql_bench, sql_bench.ledger
+    bench, real = every_bench, every_bench.ledger
     reference = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
     bench.runner(chunk_images=0)(reference)
     job_id = bench.submit(JobType.GROUP_IMAGES, files(shared_data))
@@ -269,3 +285,83 @@ def wait_for(probe: Callable[[], Any], timeout_s: float = 30.0) -> Any:
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
     return value
+
+
+def test_a_coordinator_waiting_on_a_stuck_chunk_fails_the_job_at_its_time_limit(
+    sql_bench: Bench, shared_data: Path
+) -> None:
+    bench, real = sql_bench, sql_bench.ledger
+    job_id = bench.submit(JobType.REMOVE_BACKGROUND, files(shared_data)[:4])
+    assert real.claim(job_id, "first", lease_seconds=600) is not None
+    real.open_chunks(job_id, "first", 2)
+    assert real.claim_chunk(job_id, "stuck-helper", lease_seconds=600) is not None  # alive, never done
+    real.release(job_id, "first")
+
+    started = time.monotonic()
+    bench.runner(chunk_images=2, time_limit_s=4)(job_id)
+    assert time.monotonic() - started < 30
+    job = real.get_job("acme", job_id)
+    assert job is not None and job.status is JobStatus.FAILED and job.error is not None, job
+    assert job.error["type"].endswith("job-time-limit") and job.error["status"] == 504
+    chunks = real.list_chunks(job_id)
+    assert [(c.status, c.lease_owner) for c in chunks] == [
+        (ChunkStatus.RUNNING, "stuck-helper"),
+        (ChunkStatus.DONE, None),
+    ], "the coordinator ran the other chunk, then waited"
+    with pytest.raises(LeaseLostError):  # the stuck helper's next write: it stops there
+        real.heartbeat_chunk(job_id, 0, "stuck-helper", 600)
+
+
+def test_a_helper_whose_chunk_was_taken_over_goes_on_with_the_next_one(
+    sql_bench: Bench, shared_data: Path
+) -> None:
+    bench, real = sql_bench, sql_bench.ledger
+    job_id = bench.submit(JobType.REMOVE_BACKGROUND, files(shared_data)[:6])
+    assert real.claim(job_id, "coordinator", lease_seconds=600) is not None
+    real.open_chunks(job_id, "coordinator", 2)
+
+    def take_over(recorded: int) -> None:
+        if recorded == 1:  # its lease lapsed (a long pause) and another worker took the chunk
+            assert real.release_chunk(job_id, 0, helper.owner)
+            assert real.claim_chunk(job_id, "other", lease_seconds=600) is not None
+
+    bench.ledger = watched = Watched(real, take_over)  # type: ignore[assignment]
+    helper = bench.runner(chunk_images=2)
+    helper(job_id)
+    bench.ledger = real
+
+    assert watched.chunks == [0, 1, 2]
+    assert watched.recorded == ["img-0001", "img-0003", "img-0004", "img-0005", "img-0006"]
+    chunks = real.list_chunks(job_id)
+    assert [(c.status, c.lease_owner) for c in chunks] == [
+        (ChunkStatus.RUNNING, "other"),
+        (ChunkStatus.DONE, None),
+        (ChunkStatus.DONE, None),
+    ]
+
+
+def test_a_retry_under_another_chunk_size_goes_on_in_the_chunks_already_there(
+    sql_bench: Bench, shared_data: Path
+) -> None:
+    bench, real = sql_bench, sql_bench.ledger
+    job_id = bench.submit(JobType.REMOVE_BACKGROUND, files(shared_data)[:6])
+
+    def die(recorded: int) -> None:
+        if recorded == 1:
+            raise Killed
+
+    bench.ledger = Watched(real, die)  # type: ignore[assignment]
+    first = bench.runner(chunk_images=2, lease_s=1)
+    with pytest.raises(Killed):
+        first(job_id)
+    real.release(job_id, first.owner)  # its supervisor saw it die; the chunk's lease is left to run out
+    bench.ledger = retry = Watched(real)  # type: ignore[assignment]
+    bench.runner(chunk_images=0, lease_s=0.5)(job_id)  # redeployed with splitting off
+    bench.ledger = real
+
+    assert sorted(retry.chunks) == [0, 1, 2], "the existing chunks, the dead one's once its lease ran out"
+    assert sorted(retry.recorded) == ["img-0002", "img-0003", "img-0004", "img-0005", "img-0006"], (
+        "none twice"
+    )
+    job = real.get_job("acme", job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED and job.progress_done == 6

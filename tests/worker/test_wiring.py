@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 from huey import RedisHuey, SqliteHuey
+from pydantic import ValidationError
 
 from backends import REDIS_URL, postgres_available, postgres_database, redis_available
 from bgremover.blobs.local import LocalBlobStore
 from bgremover.ledger.dynamodb import DynamoDbJobLedger
+from bgremover.resilience.claims import ClaimBoard
 from bgremover.settings import Settings
 from bgremover.wiring import build_services
+from bgremover.worker.runtime import WorkerRuntime
 
 
 def test_embedded_defaults_live_under_one_folder(tmp_path: Path) -> None:
@@ -68,3 +71,26 @@ def test_a_dynamodb_url_creates_the_table_unless_the_template_owns_it(
         services.ledger.ping()
     finally:
         services.close()
+
+
+def test_the_chunk_size_and_the_claim_board_reach_the_runner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BGR_JOB_CHUNK_IMAGES", "7")
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/ledger.db",
+        queue_url=f"sqlite:///{tmp_path}/queue.db",
+        storage_url=f"file://{tmp_path}/blobs",
+    )
+    assert Settings().job_chunk_images == 7 and Settings(job_chunk_images=0).job_chunk_images == 0
+    with pytest.raises(ValidationError):
+        Settings(job_chunk_images=-1)
+    board = ClaimBoard()
+    runtime = WorkerRuntime(settings, board=board)
+    try:
+        runner = runtime.runner
+        assert (runner.limits.chunk_images, runner.board) == (7, board)
+        assert runner.dispatcher is runtime.services.dispatcher, "the coordinator calls helpers on the queue"
+    finally:
+        runtime.stop()
+        board.close()

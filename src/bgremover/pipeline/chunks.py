@@ -65,7 +65,7 @@ class ChunkWork:
         owner: str,
         limits: ChunkLimits,
         *,
-        images: list[ImageRecord],
+        images: list[ImageRecord] | None = None,
         board: ChunkBoard | None = None,
     ) -> None:
         self._setup = setup
@@ -73,35 +73,37 @@ class ChunkWork:
         self._ledger = ledger
         self.owner = owner
         self._limits = limits
-        self._images = images  # the job's records as read when this work began
+        self._images = images  # the job's records (None: read when the first chunk is claimed)
         self._board = board
 
     def run_all(self) -> int:
         """A helper's loop: chunks until none is claimable; how many it ran."""
         ran = 0
-        while self.run_next(StageTimer(self.job.type.value)) is not None:
+        while self.run_next(StageTimer(self.job.type.value)):
             ran += 1
         return ran
 
-    def run_next(
-        self, timer: StageTimer, job_progress: Callable[[int, int], None] | None = None
-    ) -> Chunk | None:
+    def run_next(self, timer: StageTimer, job_progress: Callable[[int, int], None] | None = None) -> bool:
         """Claim the next chunk and run it to its end, timed on ``timer``; ``job_progress(index, done)``
-        is told each image done. The chunk, or None when there was none to claim."""
+        is told each image done. Whether there was one to claim. A chunk whose lease was lost (it
+        lapsed and another worker took it over, or the job ended) is left there: the next claim says
+        whether the job still runs."""
         chunk = self._ledger.claim_chunk(self.job.job_id, self.owner, self._limits.lease_s)
         if chunk is None:
-            return None
+            return False
         if self._board is not None:
             self._board.post_chunk(chunk.job_id, chunk.index, self.owner)
         try:
             self._run(chunk, timer, job_progress)
+        except LeaseLostError:
+            log.info("chunk_lease_lost", chunk=chunk.index)
         except KeyboardInterrupt:
             self._give_back(chunk)
             raise
         finally:
             if self._board is not None:
                 self._board.post_chunk_free()
-        return chunk
+        return True
 
     def _run(self, chunk: Chunk, timer: StageTimer, job_progress: Callable[[int, int], None] | None) -> None:
         on_report = None if job_progress is None else functools.partial(job_progress, chunk.index)
@@ -119,9 +121,9 @@ class ChunkWork:
         self._ledger.finish_chunk(chunk.job_id, chunk.index, self.owner, loop.per_image_totals())
 
     def _records(self, chunk: Chunk) -> list[ImageRecord]:
-        """The chunk's image records; read afresh for a retried chunk (its earlier attempt recorded
-        some of them, and those are skipped)."""
-        if chunk.attempts > 1:
+        """The chunk's image records: read once a chunk is claimed (a helper that finds none reads
+        nothing), and afresh for a retried chunk (its earlier attempt recorded some, which are skipped)."""
+        if self._images is None or chunk.attempts > 1:
             self._images = self._ledger.list_images(self.job.tenant_id, self.job.job_id)
         return self._images[chunk.start : chunk.stop]
 
@@ -167,7 +169,7 @@ class ChunkCoordinator:
         self._call_helpers(sum(chunk.status is not ChunkStatus.DONE for chunk in chunks) - 1)
         while True:
             self._lease.checkpoint()
-            if self._run_one(timer):
+            if self._work.run_next(timer.part(), self._progress):
                 continue
             chunks = self._ledger.list_chunks(self._job_id)
             self._see(chunks)
@@ -179,15 +181,6 @@ class ChunkCoordinator:
                 timer.add(stage, total["ms"], total.get("images", 0))
         log.info("chunks_done", chunks=len(chunks))
         return self._ledger.list_images(self._work.job.tenant_id, self._job_id)
-
-    def _run_one(self, timer: StageTimer) -> bool:
-        """Whether a chunk was claimed. Its lease lost (it lapsed and another worker took the chunk
-        over, or the job ended) is not the job's: the job's own lease says at the next checkpoint."""
-        try:
-            return self._work.run_next(timer.part(), self._progress) is not None
-        except LeaseLostError:
-            log.info("chunk_lease_lost")
-            return False
 
     def _see(self, chunks: list[Chunk]) -> None:
         """The chunks as listed: the job's progress moves when their ``done`` did."""

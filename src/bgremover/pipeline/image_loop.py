@@ -12,6 +12,7 @@ writes nothing.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,7 +104,7 @@ class ImageLoop:
             return False
         return self.grouping is None or record.status is ImageStatus.FAILED or DESCRIPTOR in record.outputs
 
-    def give_up(self, images: list[ImageRecord], problem_of: Any) -> None:
+    def give_up(self, images: list[ImageRecord], problem_of: Callable[[ImageRecord], dict[str, Any]]) -> None:
         """Record every unfinished image of ``images`` failed with ``problem_of(record)``: a slice tried
         too often (it may hold an image that kills its worker) ends instead of being tried forever."""
         for record in images:

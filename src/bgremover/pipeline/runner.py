@@ -111,7 +111,8 @@ class JobRunner:
         work: JobWork | None = None
         try:
             images = self.ledger.list_images(job.tenant_id, job.job_id)
-            chunks = self._coordinator(setup, images, lease, time_limit_s) if self._is_big(images) else None
+            chunked = self._is_chunked(job, images)
+            chunks = self._coordinator(setup, images, lease, time_limit_s) if chunked else None
             work = JobWork(setup, images, lease=lease, threshold=threshold, chunks=chunks)
             with lease:  # renewed in the background while the work runs
                 result = work.run()
@@ -136,10 +137,17 @@ class JobRunner:
         plan = image_plan(job, thumbnail_size=config.thumbnail_size, max_pixels=self.limits.max_pixels)
         return ImageSetup(job, self.blobs, self.engines, plan, config.cutout_model)
 
-    def _is_big(self, images: list[ImageRecord]) -> bool:
-        return 0 < self.limits.chunk_images < len(images)
+    def _is_chunked(self, job: Job, images: list[ImageRecord]) -> bool:
+        """More images than ``chunk_images``; or a retry of a job that an earlier coordinator split
+        (with another ``chunk_images`` before a redeploy): its chunk workers may still be running, so
+        it goes on in those chunks. That look costs a read on retries only."""
+        if 0 < self.limits.chunk_images < len(images):
+            return True
+        return job.attempts > 1 and bool(self.ledger.list_chunks(job.job_id))
 
-    def _chunk_work(self, setup: ImageSetup, images: list[ImageRecord], time_limit_s: float) -> ChunkWork:
+    def _chunk_work(
+        self, setup: ImageSetup, images: list[ImageRecord] | None, time_limit_s: float
+    ) -> ChunkWork:
         limits = ChunkLimits(self.limits.lease_s, time_limit_s, self.limits.max_attempts)
         return ChunkWork(setup, self.ledger, self.owner, limits, images=images, board=self.board)
 
@@ -149,7 +157,7 @@ class JobRunner:
         return ChunkCoordinator(
             self._chunk_work(setup, images, time_limit_s),
             lease,
-            chunk_images=self.limits.chunk_images,
+            chunk_images=self.limits.chunk_images or len(images),  # any size where the chunks exist
             poll_s=self.limits.chunk_poll_s,
             dispatcher=self.dispatcher,
             enqueue_timeout_s=self.limits.requeue_timeout_s,
@@ -169,11 +177,7 @@ class JobRunner:
                 if config.job_time_limit_s is not None:
                     extend_guard(config.job_time_limit_s)
                 time_limit_s = config.job_time_limit_s or self.limits.time_limit_s
-                images = self.ledger.list_images(job.tenant_id, job.job_id)
-                ran = self._chunk_work(self._setup(job, config), images, time_limit_s).run_all()
-            except LeaseLostError:
-                log.info("chunk_lease_lost")  # canceled, failed, or taken over after our lease expired
-                return
+                ran = self._chunk_work(self._setup(job, config), None, time_limit_s).run_all()
             except KeyboardInterrupt:
                 raise
             except (ParameterStoreError, JobTimeLimitError, *BACKEND_OUTAGE) as exc:
