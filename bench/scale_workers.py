@@ -50,6 +50,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import redis
@@ -228,6 +229,13 @@ def cpu_seconds(pool: Pool, seen: dict[int, float]) -> dict[int, float]:
     return seen
 
 
+def busy_seconds(times: Any) -> float:
+    """CPU seconds the machine spent on anything but idling, over every core (``psutil.cpu_times()``;
+    guest time is already inside user time on Linux)."""
+    idle = times.idle + sum(getattr(times, name, 0.0) for name in ("iowait", "guest", "guest_nice"))
+    return float(sum(times) - idle)
+
+
 def owner_pid(lease_owner: str | None) -> int:
     assert lease_owner is not None
     return int(lease_owner.split(":")[1])
@@ -246,14 +254,17 @@ def big_job(bench: Bench, sizes: list[int], images: int, chunk: int, repeats: in
             times: list[float] = []
             owners: set[str] = set()
             cores_busy = []  # the pool's CPU seconds over the wall time: the cores it got
+            machine_busy = []  # the same for the whole machine (the workers and everything else)
             for _ in range(repeats):
                 before = cpu_seconds(proc, {})
+                machine = psutil.cpu_times()
                 started = time.monotonic()
                 job_id = bench.submit_group_job(images)
                 after = dict(before)
                 owners = bench.run_to_end(job_id, proc, after)
                 times.append(time.monotonic() - started)
                 cores_busy.append((sum(after.values()) - sum(before.values())) / times[-1])
+                machine_busy.append((busy_seconds(psutil.cpu_times()) - busy_seconds(machine)) / times[-1])
                 bench.wait_succeeded(job_id)
                 chunks = bench.chunks(job_id)
         finally:
@@ -273,7 +284,7 @@ def big_job(bench: Bench, sizes: list[int], images: int, chunk: int, repeats: in
             f"{runs}; the workers got {busy:.2f} cores ({images / took / busy:.2f} photos per CPU second)",
             end="",
         )
-        print(f", load average {os.getloadavg()[0]:.1f}")
+        print(f" of {statistics.median(machine_busy):.2f} busy (or stolen) on the machine")
 
 
 @dataclass(frozen=True, slots=True)
