@@ -5,7 +5,6 @@ links to the job's full document."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,27 +15,17 @@ from bgremover.api import create_app
 from bgremover.api.job_list import JobSummary
 from bgremover.ledger.base import ImageOutcome, ImageStatus
 from bgremover.settings import Settings
-from bgremover.wiring import Services, build_services
+from bgremover.wiring import Services
 
 ACME = {"X-Tenant-ID": "acme"}
 
 
 @pytest.fixture
-def counted(tmp_path: Path) -> Iterator[tuple[TestClient, CountingLedger]]:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        queue_url=f"sqlite:///{tmp_path / 'queue.db'}",
-        storage_url=f"file://{tmp_path / 'blobs'}",
-        model_dir=tmp_path / "models",
-    )
-    services = build_services(settings)
+def counted(services: Services, settings: Settings) -> Iterator[tuple[TestClient, CountingLedger]]:
     ledger = CountingLedger(services.ledger)
     app = create_app(Services(ledger, services.blobs, services.dispatcher), settings)  # type: ignore[arg-type]
-    try:
-        with TestClient(app) as client:
-            yield client, ledger
-    finally:
-        services.close()
+    with TestClient(app) as client:
+        yield client, ledger
 
 
 def _finished_job(client: TestClient, ledger: CountingLedger, images: int) -> str:

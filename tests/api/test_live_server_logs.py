@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from api.live_server import live_server
 from bgremover.api import create_app
 from bgremover.settings import Settings
-from bgremover.wiring import build_services
+from bgremover.wiring import Services
 
 
 def _access_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
@@ -26,24 +25,17 @@ def _access_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
 
 
 def test_a_live_servers_lines_are_captured_with_the_test_not_printed(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    services: Services,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        queue_url=f"sqlite:///{tmp_path / 'queue.db'}",
-        storage_url=f"file://{tmp_path / 'blobs'}",
-        model_dir=tmp_path / "models",
-    )
-    services = build_services(settings)
-    try:
-        with live_server(create_app(services, settings)) as base_url:
-            response = httpx.get(f"{base_url}/v1/jobs/nope", headers={"X-Tenant-ID": "acme"}, timeout=20)
-            assert response.status_code == 404
-            deadline = time.monotonic() + 10  # the access line follows the response
-            while not _access_lines(caplog) and time.monotonic() < deadline:
-                time.sleep(0.02)
-    finally:
-        services.close()
+    with live_server(create_app(services, settings)) as base_url:
+        response = httpx.get(f"{base_url}/v1/jobs/nope", headers={"X-Tenant-ID": "acme"}, timeout=20)
+        assert response.status_code == 404
+        deadline = time.monotonic() + 10  # the access line follows the response
+        while not _access_lines(caplog) and time.monotonic() < deadline:
+            time.sleep(0.02)
     [line] = _access_lines(caplog)
     assert (line["event"], line["route"], line["status"]) == ("request", "/v1/jobs/{job_id}", 404)
     assert line["tenant_id"] == "acme" and line["request_id"] == response.headers["x-request-id"]
