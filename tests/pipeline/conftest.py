@@ -28,30 +28,27 @@ def bench(tmp_path: Path, engines: Engines) -> Iterator[Bench]:
 @pytest.fixture(params=["sqlite", "dynamodb"])
 def any_bench(request: pytest.FixtureRequest, tmp_path: Path, engines: Engines) -> Iterator[Bench]:
     """The bench on the SQLite ledger and on the DynamoDB one (moto): the pipeline knows only the port."""
-    if request.param == "sqlite":
-        yield from _bench(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path, engines)
-    else:
-        yield from _bench(request.getfixturevalue("dynamodb_url"), tmp_path, engines)
+    yield from _bench(_ledger_url(request, tmp_path), tmp_path, engines)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def sql_bench(request: pytest.FixtureRequest, tmp_path: Path, engines: Engines) -> Iterator[Bench]:
     """The bench on SQLite and on a real PostgreSQL database (a fresh one per test)."""
-    if request.param == "sqlite":
-        yield from _bench(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path, engines)
-    else:
-        yield from _bench(request.getfixturevalue("postgres_url"), tmp_path, engines)
+    yield from _bench(_ledger_url(request, tmp_path), tmp_path, engines)
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "dynamodb"])
 def every_bench(request: pytest.FixtureRequest, tmp_path: Path, engines: Engines) -> Iterator[Bench]:
     """The bench on every ledger: SQLite, PostgreSQL and DynamoDB (moto)."""
-    urls = {
-        "sqlite": lambda: f"sqlite:///{tmp_path / 'ledger.db'}",
-        "postgresql": lambda: request.getfixturevalue("postgres_url"),
-        "dynamodb": lambda: request.getfixturevalue("dynamodb_url"),
-    }
-    yield from _bench(urls[request.param](), tmp_path, engines)
+    yield from _bench(_ledger_url(request, tmp_path), tmp_path, engines)
+
+
+def _ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The ledger the fixture's parameter names: a file, or a fresh server database or table."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    server_url = {"postgresql": "postgres_url", "dynamodb": "dynamodb_url"}[request.param]
+    return str(request.getfixturevalue(server_url))
 
 
 def _bench(ledger_url: str, tmp_path: Path, engines: Engines) -> Iterator[Bench]:
