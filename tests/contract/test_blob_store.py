@@ -83,3 +83,14 @@ def test_s3_presigned_url_serves_the_blob_without_credentials(s3: S3Server) -> N
 def test_bad_s3_urls_are_rejected_with_the_url(url: str) -> None:
     with pytest.raises(ValueError, match="not an S3 URL"):
         S3Location.parse(url)
+
+
+def test_get_many_returns_every_blob_in_the_order_asked_and_refuses_a_gap(store: BlobStore) -> None:
+    keys = [f"t1/job/{n:03d}" for n in range(25)]
+    for n, key in enumerate(keys):
+        store.put(key, f"blob {n}".encode())
+    order = keys[::-1] + keys[:3]  # any order, repeats allowed
+    assert store.get_many(order) == [store.get(key) for key in order]
+    assert store.get_many([]) == []
+    with pytest.raises(BlobNotFoundError):
+        store.get_many([*keys[:5], "t1/job/missing", *keys[5:]])

@@ -4,7 +4,7 @@ client-supplied filename."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO, Protocol, runtime_checkable
 
 
@@ -25,6 +25,11 @@ class BlobStore(Protocol):
         ...
 
     def get(self, key: str) -> bytes: ...
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes]:
+        """The blobs under ``keys``, in that order (``BlobNotFoundError`` if any is missing). A store
+        with a round trip per read (S3) overlaps them: a big job's final step reads one per photo."""
+        ...
 
     def open(self, key: str) -> BinaryIO:
         """A readable file object, for streaming a blob back to a client."""

@@ -12,6 +12,7 @@ API knows only its own output kinds), so deleting a job deletes it too and no bl
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,6 +37,16 @@ def store_descriptor(blobs: BlobStore, original_key: str, row: np.ndarray, point
 
 
 def load_descriptor(blobs: BlobStore, key: str) -> tuple[np.ndarray, Keypoints | None]:
-    with np.load(io.BytesIO(blobs.get(key)), allow_pickle=False) as stored:
+    return _parsed(blobs.get(key))
+
+
+def load_descriptors(blobs: BlobStore, keys: Sequence[str]) -> list[tuple[np.ndarray, Keypoints | None]]:
+    """The descriptors under ``keys``, in that order, through the store's ``get_many`` (overlapped
+    round trips on S3: a big job's final step reads one per photo)."""
+    return [_parsed(data) for data in blobs.get_many(keys)]
+
+
+def _parsed(data: bytes) -> tuple[np.ndarray, Keypoints | None]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as stored:
         points = Keypoints(stored["points"], stored["keypoints"]) if "points" in stored else None
         return stored["row"], points

@@ -24,7 +24,7 @@ from bgremover.grouping.subject import SubjectView
 from bgremover.grouping.verify import Keypoints
 from bgremover.ledger.base import ImageOutcome, ImageRecord, ImageStatus, Job
 from bgremover.observability.metrics import IMAGES
-from bgremover.pipeline.descriptors import DESCRIPTOR, load_descriptor, store_descriptor
+from bgremover.pipeline.descriptors import DESCRIPTOR, load_descriptors, store_descriptor
 from bgremover.pipeline.engines import Engines
 from bgremover.pipeline.images import CUTOUTS, DECODE, EMBEDDINGS, THUMBNAILS, ImagePlan, ImageWorker
 from bgremover.pipeline.lease import Lease
@@ -87,6 +87,7 @@ class ImageLoop:
         """The images still to do; those an earlier attempt finished are counted and their descriptors
         read back (progress written once for all of them)."""
         todo = []
+        described = []
         for record in images:
             if not self.finished(record):
                 todo.append(record)
@@ -94,7 +95,10 @@ class ImageLoop:
             if record.status is ImageStatus.SUCCEEDED:
                 self.succeeded += 1
                 if self.grouping is not None:
-                    self.described[record.image_id] = load_descriptor(self._blobs, record.outputs[DESCRIPTOR])
+                    described.append(record)
+        keys = [record.outputs[DESCRIPTOR] for record in described]
+        for record, descriptor in zip(described, load_descriptors(self._blobs, keys), strict=True):
+            self.described[record.image_id] = descriptor
         if len(todo) < len(images):
             self.lease.checkpoint(len(images) - len(todo))
         return todo
